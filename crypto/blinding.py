@@ -1,0 +1,93 @@
+"""Blinding with a secret scalar, and tags of doubly blinded elements.
+
+Callers never see a scalar. A :class:`BlindingKey` is created from caller-supplied randomness (so the pure
+session core stays deterministic under test) and only offers whole-set operations.
+
+Guarantees of :meth:`BlindingKey.blind`: every input element is validated first -- exactly 32 bytes, a
+canonical field encoding (u < 2^255 - 19, so the top bit is clear), and not of small order (X25519 with a
+clamped scalar, a multiple of the cofactor 8, sends every small-order point to the all-zero output, which
+``cryptography`` refuses). Any failure raises the single opaque :class:`~crypto.errors.InvalidElement`.
+Not checked: whether a peer's u-coordinate lies on the twist rather than the curve. Curve25519 is
+twist-secure and the clamped scalar clears the twist's small cofactor, so such an element yields no bits of
+our scalar; a peer that sends one only corrupts its own result (semi-honest model, see docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from crypto._field import P
+from crypto.errors import InvalidElement, LocalError
+
+__all__ = ["MAX_TAG_LENGTH", "MIN_TAG_LENGTH", "BlindingKey", "tag_length_for", "tags_of"]
+
+SCALAR_LENGTH = 32
+MIN_TAG_LENGTH = 8
+MAX_TAG_LENGTH = 32
+_TAG_PERSON = b"cb-psi-tag-v1"
+# Statistical security of tags: the chance that two different elements share a tag in one session is
+# below 2^-STATISTICAL_BITS.
+STATISTICAL_BITS = 40
+
+
+class BlindingKey:
+    """A secret scalar for one session (or one configured key epoch)."""
+
+    __slots__ = ("_key", "_seed")
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != SCALAR_LENGTH:
+            raise LocalError("a blinding key needs 32 random bytes")
+        self._seed = bytes(seed)
+        self._key = X25519PrivateKey.from_private_bytes(self._seed)
+
+    @classmethod
+    def generate(cls, random_bytes: Callable[[int], bytes]) -> BlindingKey:
+        return cls(random_bytes(SCALAR_LENGTH))
+
+    def __repr__(self) -> str:
+        return "BlindingKey(<secret>)"
+
+    def __reduce__(self) -> tuple[type[BlindingKey], tuple[bytes]]:
+        # Pickling exists so a local process pool can share the blinding work; the pickle holds the
+        # secret and must never be written to disk or sent to a peer.
+        return (BlindingKey, (self._seed,))
+
+    def blind(self, elements: Sequence[bytes]) -> list[bytes]:
+        """Multiply every element by the secret scalar, validating each one first."""
+        exchange = self._key.exchange
+        load = X25519PublicKey.from_public_bytes
+        out: list[bytes] = []
+        append = out.append
+        for element in elements:
+            if len(element) != 32 or int.from_bytes(element, "little") >= P:
+                raise InvalidElement()
+            try:
+                append(exchange(load(element)))
+            except ValueError:
+                raise InvalidElement() from None
+        return out
+
+    def blind_concatenated(self, blob: bytes) -> bytes:
+        """:meth:`blind` over a concatenation of 32-byte elements (cheap to ship between processes)."""
+        if len(blob) % 32:
+            raise InvalidElement()
+        return b"".join(self.blind([blob[i : i + 32] for i in range(0, len(blob), 32)]))
+
+
+def tag_length_for(size_a: int, size_b: int) -> int:
+    """Tag bytes so that a false match among size_a x size_b comparisons stays below 2^-40."""
+    pairs = max(1, size_a) * max(1, size_b)
+    bits = pairs.bit_length() + STATISTICAL_BITS
+    return min(MAX_TAG_LENGTH, max(MIN_TAG_LENGTH, -(-bits // 8)))
+
+
+def tags_of(elements: Sequence[bytes], length: int) -> list[bytes]:
+    """Short, domain-separated digests of doubly blinded elements, compared instead of the elements."""
+    if not MIN_TAG_LENGTH <= length <= MAX_TAG_LENGTH:
+        raise LocalError("tag length out of range")
+    blake = hashlib.blake2b
+    return [blake(e, digest_size=length, person=_TAG_PERSON).digest() for e in elements]

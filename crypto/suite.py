@@ -1,0 +1,79 @@
+"""Named cipher suites: the only way to choose cryptography in casebridge.
+
+A suite fixes the keyed hash, the hash-to-group map and the blinding group together; peers negotiate it by
+name (``<group>-<hash>-v1``), so a later suite can replace this one without loose knobs.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from crypto.errors import LocalError
+from crypto.hash_to_group import ELEMENT_LENGTH, encode_to_curve_many
+
+__all__ = ["DEFAULT_SUITE", "SUITES", "Suite", "negotiate", "suite_by_name"]
+
+MIN_SECRET_LENGTH = 32
+
+
+def _length_prefixed(*parts: bytes) -> bytes:
+    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A PSI cipher suite.
+
+    ``hash_keys`` turns typed match keys into storable group elements:
+    ``HMAC-SHA-512(federation secret, suite || key type || canonical value)`` then RFC 9380 encode_to_curve
+    with a domain separation tag naming the suite. Without the federation secret nobody can compute the
+    element of a guessed identifier, so a party outside the federation cannot test guesses against blinded
+    traffic; inside the federation the secret protects nothing against a member (see docs/threat-model.md).
+    """
+
+    name: str
+    element_length: int
+    h2c_suite: str
+
+    @property
+    def dst(self) -> bytes:
+        return f"casebridge-v1-{self.name}-{self.h2c_suite}".encode()
+
+    def keyed_hash(self, secret: bytes, key_type: str, value: str) -> bytes:
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise LocalError(f"the federation secret must be at least {MIN_SECRET_LENGTH} bytes")
+        message = _length_prefixed(self.name.encode(), key_type.encode(), value.encode())
+        return hmac.digest(secret, message, "sha512")
+
+    def hash_keys(self, secret: bytes, keys: Iterable[tuple[str, str]]) -> list[bytes]:
+        """Group elements for ``(key_type, canonical value)`` pairs, in order."""
+        digests = [self.keyed_hash(secret, key_type, value) for key_type, value in keys]
+        return encode_to_curve_many(digests, self.dst)
+
+
+X25519_ELL2_SHA512 = Suite(
+    name="x25519-elligator2-sha512-v1",
+    element_length=ELEMENT_LENGTH,
+    h2c_suite="curve25519_XMD:SHA-512_ELL2_NU_",
+)
+
+SUITES: dict[str, Suite] = {X25519_ELL2_SHA512.name: X25519_ELL2_SHA512}
+DEFAULT_SUITE = X25519_ELL2_SHA512
+
+
+def suite_by_name(name: str) -> Suite:
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise LocalError(f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}") from None
+
+
+def negotiate(offered: Sequence[str], supported: Iterable[str] = SUITES) -> Suite | None:
+    """The first offered suite we support, or None."""
+    ours = set(supported)
+    for name in offered:
+        if name in ours:
+            return SUITES[name]
+    return None

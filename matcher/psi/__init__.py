@@ -1,0 +1,36 @@
+"""Sans-io private set intersection: messages in, events and messages out."""
+
+from matcher.psi.errors import LocalProtocolError, PolicyRefused, RemoteProtocolError
+from matcher.psi.messages import Accept, Elements, Message, Mode, Open, Tags
+from matcher.psi.session import (
+    DEFAULT_CHUNK,
+    Blinder,
+    Event,
+    PeerAnnounced,
+    PsiResult,
+    PsiSession,
+    Role,
+    SessionCompleted,
+    State,
+)
+
+__all__ = [
+    "DEFAULT_CHUNK",
+    "Accept",
+    "Blinder",
+    "Elements",
+    "Event",
+    "LocalProtocolError",
+    "Message",
+    "Mode",
+    "Open",
+    "PeerAnnounced",
+    "PolicyRefused",
+    "PsiResult",
+    "PsiSession",
+    "RemoteProtocolError",
+    "Role",
+    "SessionCompleted",
+    "State",
+    "Tags",
+]

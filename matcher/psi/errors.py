@@ -1,0 +1,19 @@
+"""Protocol errors of the PSI session, by fault."""
+
+from __future__ import annotations
+
+from crypto.errors import LocalError, RemoteError
+
+__all__ = ["LocalProtocolError", "PolicyRefused", "RemoteProtocolError"]
+
+
+class LocalProtocolError(LocalError):
+    """We (our caller) broke the protocol, e.g. sent a message in the wrong state."""
+
+
+class RemoteProtocolError(RemoteError):
+    """The peer broke the protocol: a message out of order, a wrong size, an invalid element."""
+
+
+class PolicyRefused(RemoteError):
+    """The peer asked for more than our policy allows (e.g. an oversized set)."""

@@ -1,0 +1,1 @@
+"""Benchmarks measured inside the product (``casebridge bench``), never asserted as timed tests."""

@@ -1,0 +1,164 @@
+"""``casebridge bench psi``: our PSI session against openmined-psi on the same data, in the same run."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from crypto import DEFAULT_SUITE
+from matcher.psi import Message, Mode, PsiSession, Role, Tags
+from matcher.psi.messages import Elements
+from node.bench.workers import ParallelCrypto
+
+__all__ = ["PsiBenchResult", "make_sets", "run_psi_bench", "wire_size"]
+
+OVERLAP = 0.10
+
+
+@dataclass(frozen=True)
+class PsiBenchResult:
+    size: int
+    workers: int
+    transport: str
+    correct: bool
+    intersection: int
+    hashing_seconds: float
+    session_seconds: float
+    ours_pairs_per_s: float
+    ours_pairs_per_s_with_hashing: float
+    wire_bytes_per_pair: float
+    openmined_seconds: float | None
+    openmined_pairs_per_s: float | None
+    openmined_wire_bytes_per_pair: float | None
+    ratio: float | None
+    ratio_with_hashing: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_sets(size: int, seed: int = 7) -> tuple[list[str], list[str]]:
+    """Two sets of ``size`` synthetic phone numbers sharing 10 %."""
+    rng = random.Random(seed)  # noqa: S311 (synthetic benchmark data, reproducible on purpose)
+    pool = rng.sample(range(10**9), 2 * size)
+    shared = int(size * OVERLAP)
+    ours = [f"+316{n:09d}" for n in pool[:size]]
+    theirs = ours[:shared] + [f"+316{n:09d}" for n in pool[size : 2 * size - shared]]
+    rng.shuffle(theirs)
+    return ours, theirs
+
+
+def _varint_len(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
+
+
+def wire_size(message: Message) -> int:
+    """Bytes of one message on a gRPC stream: payload, protobuf field headers, gRPC frame header."""
+    if isinstance(message, Elements | Tags):
+        inner = 1 + _varint_len(len(message.data)) + len(message.data)
+    else:
+        inner = 48  # Open / Accept: suite name, mode, sizes
+    return 5 + 1 + _varint_len(inner) + inner
+
+
+def run_in_memory(initiator: PsiSession, responder: PsiSession) -> int:
+    """Pump messages between two sessions until both finish; returns the bytes that crossed."""
+    queue: deque[tuple[PsiSession, Message]] = deque()
+    initiator.start()
+    queue.extend((responder, m) for m in initiator.outbox())
+    wire = 0
+    while queue:
+        target, message = queue.popleft()
+        wire += wire_size(message)
+        target.receive(message)
+        other = initiator if target is responder else responder
+        queue.extend((other, m) for m in target.outbox())
+    return wire
+
+
+def _openmined(ours: list[str], theirs: list[str]) -> tuple[float, float, int]:
+    import private_set_intersection.python as omp
+
+    started = time.perf_counter()
+    client = omp.client.CreateWithNewKey(True)
+    server = omp.server.CreateWithNewKey(True)
+    setup = server.CreateSetupMessage(1e-9, len(ours), theirs, omp.DataStructure.GCS)
+    request = client.CreateRequest(ours)
+    response = server.ProcessRequest(request)
+    intersection = client.GetIntersection(setup, response)
+    seconds = time.perf_counter() - started
+    wire = sum(len(m.SerializeToString()) for m in (setup, request, response))
+    return seconds, wire / max(1, len(ours)), len(intersection)
+
+
+def run_psi_bench(
+    size: int,
+    workers: int = 1,
+    compare_openmined: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> PsiBenchResult:
+    ours, theirs = make_sets(size)
+    expected = set(ours) & set(theirs)
+    secret = os.urandom(32)
+    suite = DEFAULT_SUITE
+    with ParallelCrypto(workers) as parallel:
+        parallel.warm_up()
+        progress(f"hashing 2 x {size} keys to the group")
+        started = time.perf_counter()
+        ours_el = parallel.hash_keys(suite, secret, [("phone", v) for v in ours])
+        theirs_el = parallel.hash_keys(suite, secret, [("phone", v) for v in theirs])
+        hashing = time.perf_counter() - started
+
+        progress(f"running a mutual-reveal session on {size} x {size} elements")
+        blinder = parallel.blinder()
+        initiator = PsiSession(
+            role=Role.INITIATOR,
+            suite=suite,
+            elements=ours_el,
+            random_bytes=os.urandom,
+            mode=Mode.MUTUAL,
+            blinder=blinder,
+        )
+        responder = PsiSession(
+            role=Role.RESPONDER, suite=suite, elements=theirs_el, random_bytes=os.urandom, blinder=blinder
+        )
+        started = time.perf_counter()
+        wire = run_in_memory(initiator, responder)
+        session = time.perf_counter() - started
+
+    assert initiator.result is not None and responder.result is not None
+    assert initiator.result.matched is not None and responder.result.matched is not None
+    correct = {ours[i] for i in initiator.result.matched} == expected and {
+        theirs[i] for i in responder.result.matched
+    } == expected
+
+    om_seconds = om_rate = om_wire = None
+    if compare_openmined:
+        progress(f"running openmined-psi on the same {size} x {size} items")
+        om_seconds, om_wire, om_count = _openmined(ours, theirs)
+        om_rate = size / om_seconds
+        correct = correct and om_count == len(expected)
+    rate = size / session
+    rate_hashing = size / (session + hashing)
+    return PsiBenchResult(
+        size=size,
+        workers=workers,
+        transport="memory",
+        correct=correct,
+        intersection=len(expected),
+        hashing_seconds=round(hashing, 3),
+        session_seconds=round(session, 3),
+        ours_pairs_per_s=round(rate, 1),
+        ours_pairs_per_s_with_hashing=round(rate_hashing, 1),
+        wire_bytes_per_pair=round(wire / max(1, size), 2),
+        openmined_seconds=None if om_seconds is None else round(om_seconds, 3),
+        openmined_pairs_per_s=None if om_rate is None else round(om_rate, 1),
+        openmined_wire_bytes_per_pair=None if om_wire is None else round(om_wire, 2),
+        ratio=None if om_rate is None else round(rate / om_rate, 2),
+        ratio_with_hashing=None if om_rate is None else round(rate_hashing / om_rate, 2),
+    )

@@ -1,0 +1,13 @@
+"""The ``casebridge`` command line: thin commands over the node's services.
+
+Each command group lives in its own module and registers itself on :data:`main`. Errors from the project
+(:class:`~crypto.errors.CasebridgeError`) become a one-line message on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+from node.cli import bench as _bench  # noqa: F401  (registers commands)
+from node.cli import demo as _demo  # noqa: F401
+from node.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,94 @@
+"""``casebridge bench``: measured side by side, printed as ratios."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from node.bench.psi import run_psi_bench
+from node.cli.app import emit_json, fail, main
+
+__all__ = ["bench"]
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks run on this machine (figures, never pass/fail).
+
+    \b
+    Example:
+      casebridge bench psi --size 100000 --compare openmined
+    """
+
+
+@bench.command("psi")
+@click.option("--size", type=click.IntRange(min=1), required=True, help="Elements per side (10 % overlap).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes that share the blinding and hashing.",
+)
+@click.option(
+    "--compare",
+    type=click.Choice(["openmined"]),
+    default=None,
+    help="Also run openmined-psi (the 'bench' extra) on the same data in the same run.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_psi(size: int, workers: int, compare: str | None, as_json: bool) -> None:
+    """Run both sides of a mutual-reveal PSI session on SIZE x SIZE elements.
+
+    The result is checked against a plain set intersection; `correct` says whether it matched.
+
+    \b
+    Example:
+      casebridge bench psi --size 100000 --workers 2 --compare openmined --json
+    """
+    if compare == "openmined":
+        try:
+            import private_set_intersection.python  # noqa: F401
+        except ImportError:
+            fail("openmined-psi is not installed; install the 'bench' extra: pip install 'casebridge[bench]'")
+    err = Console(stderr=True)
+    result = run_psi_bench(
+        size,
+        workers,
+        compare_openmined=compare == "openmined",
+        progress=(lambda _: None) if as_json else (lambda text: err.print(f"[dim]{text}…[/dim]")),
+    )
+    if as_json:
+        emit_json(result.as_json())
+        return
+    table = Table(title=f"PSI {size:,} x {size:,}, {workers} worker(s), in memory")
+    table.add_column("measure")
+    table.add_column("casebridge", justify="right")
+    table.add_column("openmined-psi", justify="right")
+    om = result.openmined_pairs_per_s
+    table.add_row(
+        "pairs/s (hash-to-group precomputed)",
+        f"{result.ours_pairs_per_s:,.0f}",
+        "—" if om is None else f"{om:,.0f}",
+    )
+    table.add_row(
+        "pairs/s (including hashing)",
+        f"{result.ours_pairs_per_s_with_hashing:,.0f}",
+        "—" if om is None else f"{om:,.0f}",
+    )
+    table.add_row(
+        "wire bytes per pair",
+        f"{result.wire_bytes_per_pair:.1f}",
+        "—"
+        if result.openmined_wire_bytes_per_pair is None
+        else f"{result.openmined_wire_bytes_per_pair:.1f}",
+    )
+    Console().print(table)
+    if result.ratio is not None:
+        click.echo(
+            f"ratio {result.ratio:.2f} (with hashing {result.ratio_with_hashing:.2f}); "
+            f"correct: {result.correct}"
+        )
+    else:
+        click.echo(f"correct: {result.correct}")
