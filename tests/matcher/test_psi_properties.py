@@ -1,0 +1,76 @@
+"""Both modes give exactly what plain set operations give."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matcher.psi import Mode, SessionCompleted, State
+from tests.matcher.psi_helpers import POOL, pair, pump
+
+index_lists = st.lists(st.integers(min_value=0, max_value=len(POOL) - 1), max_size=20)
+
+
+@given(index_lists, index_lists, st.integers(min_value=1, max_value=7), st.integers(0, 2**32))
+@settings(max_examples=60, deadline=None)
+def test_mutual_reveal_equals_set_intersection(
+    ours: list[int], theirs: list[int], chunk: int, seed: int
+) -> None:
+    initiator, responder = pair([POOL[i] for i in ours], [POOL[i] for i in theirs], Mode.MUTUAL, seed, chunk)
+    pump(initiator, responder)
+    common = set(ours) & set(theirs)
+    assert initiator.state is State.DONE and responder.state is State.DONE
+    assert initiator.result is not None and responder.result is not None
+    assert initiator.result.matched == frozenset(i for i, v in enumerate(ours) if v in common)
+    assert responder.result.matched == frozenset(i for i, v in enumerate(theirs) if v in common)
+    assert initiator.result.intersection_size == responder.result.intersection_size == len(common)
+    assert initiator.result.peer_size == len(set(theirs))
+    assert responder.result.peer_size == len(set(ours))
+
+
+@given(index_lists, index_lists, st.integers(0, 2**32))
+@settings(max_examples=40, deadline=None)
+def test_count_only_reveals_only_the_size(ours: list[int], theirs: list[int], seed: int) -> None:
+    initiator, responder = pair([POOL[i] for i in ours], [POOL[i] for i in theirs], Mode.COUNT_ONLY, seed)
+    pump(initiator, responder)
+    common = set(ours) & set(theirs)
+    for side in (initiator, responder):
+        assert side.result is not None
+        assert side.result.matched is None
+        assert side.result.intersection_size == len(common)
+
+
+def test_edge_cases_empty_disjoint_identical() -> None:
+    cases = [([], []), ([], [1, 2]), ([1, 2], []), ([1, 2], [3, 4]), ([1, 2, 3], [1, 2, 3]), ([5, 5, 5], [5])]
+    for ours, theirs in cases:
+        for mode in Mode:
+            initiator, responder = pair([POOL[i] for i in ours], [POOL[i] for i in theirs], mode)
+            pump(initiator, responder)
+            assert initiator.result is not None and responder.result is not None
+            assert initiator.result.intersection_size == len(set(ours) & set(theirs)), (ours, theirs, mode)
+
+
+def test_completion_is_reported_once_as_an_event() -> None:
+    initiator, responder = pair(POOL[:4], POOL[2:6], Mode.MUTUAL, chunk_size=2)
+    initiator.start()
+    events = []
+    inbox_r = initiator.outbox()
+    while inbox_r:
+        for m in inbox_r:
+            events += responder.receive(m)
+        inbox_i = responder.outbox()
+        inbox_r = []
+        for m in inbox_i:
+            events += initiator.receive(m)
+        inbox_r = initiator.outbox()
+    completed = [e for e in events if isinstance(e, SessionCompleted)]
+    assert len(completed) == 2
+
+
+def test_duplicates_are_sent_once() -> None:
+    initiator, responder = pair([POOL[0]] * 5 + [POOL[1]], [POOL[0]], Mode.MUTUAL, chunk_size=100)
+    transcript = pump(initiator, responder)
+    sent = [m for d, m in transcript if d == "i->r" and type(m).__name__ == "Elements"]
+    assert sum(len(m.data) for m in sent) == 2 * 32  # type: ignore[union-attr]
+    assert initiator.result is not None
+    assert initiator.result.matched == frozenset({0, 1, 2, 3, 4})
