@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.psi import Mode, SessionCompleted, State
+from matcher.psi import Elements, Mode, SessionCompleted, State
 from tests.matcher.psi_helpers import POOL, pair, pump
 
 index_lists = st.lists(st.integers(min_value=0, max_value=len(POOL) - 1), max_size=20)
@@ -70,7 +70,7 @@ def test_completion_is_reported_once_as_an_event() -> None:
 def test_duplicates_are_sent_once() -> None:
     initiator, responder = pair([POOL[0]] * 5 + [POOL[1]], [POOL[0]], Mode.MUTUAL, chunk_size=100)
     transcript = pump(initiator, responder)
-    sent = [m for d, m in transcript if d == "i->r" and type(m).__name__ == "Elements"]
-    assert sum(len(m.data) for m in sent) == 2 * 32  # type: ignore[union-attr]
+    sent = [m for d, m in transcript if d == "i->r" and isinstance(m, Elements)]
+    assert sum(len(m.data) for m in sent) == 2 * 32
     assert initiator.result is not None
     assert initiator.result.matched == frozenset({0, 1, 2, 3, 4})
