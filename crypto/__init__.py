@@ -3,12 +3,13 @@
 Imports nothing of ours. Callers get whole-set recipes; scalars never leave :class:`BlindingKey`.
 """
 
-from crypto.blinding import BlindingKey, tag_length_for, tags_of
+from crypto.blinding import HANDLE_LENGTH, BlindingKey, match_handle, tag_length_for, tags_of
 from crypto.errors import CasebridgeError, InvalidElement, LocalError, RemoteError
 from crypto.suite import DEFAULT_SUITE, SUITES, Suite, negotiate, suite_by_name
 
 __all__ = [
     "DEFAULT_SUITE",
+    "HANDLE_LENGTH",
     "SUITES",
     "BlindingKey",
     "CasebridgeError",
@@ -16,6 +17,7 @@ __all__ = [
     "LocalError",
     "RemoteError",
     "Suite",
+    "match_handle",
     "negotiate",
     "suite_by_name",
     "tag_length_for",

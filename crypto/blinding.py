@@ -22,12 +22,22 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from crypto._field import P
 from crypto.errors import InvalidElement, LocalError
 
-__all__ = ["MAX_TAG_LENGTH", "MIN_TAG_LENGTH", "BlindingKey", "tag_length_for", "tags_of"]
+__all__ = [
+    "HANDLE_LENGTH",
+    "MAX_TAG_LENGTH",
+    "MIN_TAG_LENGTH",
+    "BlindingKey",
+    "match_handle",
+    "tag_length_for",
+    "tags_of",
+]
 
 SCALAR_LENGTH = 32
 MIN_TAG_LENGTH = 8
 MAX_TAG_LENGTH = 32
 _TAG_PERSON = b"cb-psi-tag-v1"
+_HANDLE_PERSON = b"cb-handle-v1"
+HANDLE_LENGTH = 16
 # Statistical security of tags: the chance that two different elements share a tag in one session is
 # below 2^-STATISTICAL_BITS.
 STATISTICAL_BITS = 40
@@ -91,3 +101,12 @@ def tags_of(elements: Sequence[bytes], length: int) -> list[bytes]:
         raise LocalError("tag length out of range")
     blake = hashlib.blake2b
     return [blake(e, digest_size=length, person=_TAG_PERSON).digest() for e in elements]
+
+
+def match_handle(doubly_blinded: bytes) -> bytes:
+    """The opaque name of one matched key, equal on both sides of the session that found it.
+
+    Derived from the element blinded by both secret scalars, which neither side can link to an identifier
+    and which a party outside the session cannot compute. Fresh scalars make it differ between sessions.
+    """
+    return hashlib.blake2b(doubly_blinded, digest_size=HANDLE_LENGTH, person=_HANDLE_PERSON).digest()

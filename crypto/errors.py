@@ -11,7 +11,7 @@ Messages never carry identifiers, canonical values or key material.
 
 from __future__ import annotations
 
-__all__ = ["CasebridgeError", "InvalidElement", "LocalError", "RemoteError"]
+__all__ = ["CasebridgeError", "InvalidElement", "InvalidSignature", "LocalError", "RemoteError"]
 
 
 class CasebridgeError(Exception):
@@ -35,3 +35,14 @@ class InvalidElement(RemoteError):
 
     def __init__(self) -> None:
         super().__init__("invalid group element")
+
+
+class InvalidSignature(RemoteError):
+    """A signature did not verify.
+
+    Deliberately opaque like :class:`InvalidElement`: a wrong key type, a malformed signature and a
+    tampered message all give the same error, so a forger learns nothing about which part was wrong.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("invalid signature")

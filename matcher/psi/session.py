@@ -24,10 +24,10 @@ caller, :class:`RemoteProtocolError` / :class:`PolicyRefused` for the peer).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from crypto import BlindingKey, InvalidElement, Suite, tag_length_for, tags_of
+from crypto import BlindingKey, InvalidElement, Suite, match_handle, tag_length_for, tags_of
 from crypto.errors import CasebridgeError
 from matcher.psi.errors import LocalProtocolError, PolicyRefused, RemoteProtocolError
 from matcher.psi.messages import Accept, Elements, Message, Mode, Open, Tags
@@ -71,13 +71,19 @@ class State(enum.Enum):
 
 @dataclass(frozen=True)
 class PsiResult:
-    """What this side learned. ``matched`` indexes the caller's element list (None in count-only mode)."""
+    """What this side learned.
+
+    ``matched`` indexes the caller's element list; ``handles`` gives each matched index its match handle, an
+    opaque value both sides derive from the same doubly blinded element, so either can name the match later
+    without revealing the key. Both are None in count-only mode.
+    """
 
     mode: Mode
     own_size: int
     peer_size: int
     intersection_size: int
     matched: frozenset[int] | None
+    handles: Mapping[int, bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,8 @@ class PsiSession:
         self.tag_length = 0
         self._outbox: list[Message] = []
         self._peer_received = 0
-        self._peer_tags: set[bytes] = set()
+        # tag -> doubly blinded element, for the peer's elements; the element yields the match handle.
+        self._peer_tags: dict[bytes, bytes] = {}
         self._pending_peer_tags: list[bytes] = []  # count-only: held back until they can be shuffled
         self._own_tags: list[bytes] = []
 
@@ -231,9 +238,10 @@ class PsiSession:
         if self._peer_received + count > self.peer_size:
             raise RemoteProtocolError("the peer sent more elements than it announced")
         received = [message.data[i : i + width] for i in range(0, len(message.data), width)]
-        tags = tags_of(self._blinder(self._key, received), self.tag_length)
+        doubled = self._blinder(self._key, received)
+        tags = tags_of(doubled, self.tag_length)
         self._peer_received += count
-        self._peer_tags.update(tags)
+        self._peer_tags.update(zip(tags, doubled, strict=True))
         if self.mode is Mode.MUTUAL:
             self._outbox.append(Tags(b"".join(tags)))
         else:
@@ -284,9 +292,15 @@ class PsiSession:
         assert self.mode is not None
         hits = [i for i, tag in enumerate(self._own_tags) if tag in self._peer_tags]
         matched: frozenset[int] | None = None
+        handles: dict[int, bytes] | None = None
         if self.mode is Mode.MUTUAL:
-            matched = frozenset(p for i in hits for p in self._positions[self._unique[i]])
-        self.result = PsiResult(self.mode, self.own_size, self.peer_size, len(hits), matched)
+            handles = {}
+            for i in hits:
+                handle = match_handle(self._peer_tags[self._own_tags[i]])
+                for position in self._positions[self._unique[i]]:
+                    handles[position] = handle
+            matched = frozenset(handles)
+        self.result = PsiResult(self.mode, self.own_size, self.peer_size, len(hits), matched, handles)
         self.state = State.DONE
         return [SessionCompleted(self.result)]
 

@@ -24,6 +24,11 @@ def test_mutual_reveal_equals_set_intersection(
     assert initiator.result.matched == frozenset(i for i, v in enumerate(ours) if v in common)
     assert responder.result.matched == frozenset(i for i, v in enumerate(theirs) if v in common)
     assert initiator.result.intersection_size == responder.result.intersection_size == len(common)
+    assert initiator.result.handles is not None and responder.result.handles is not None
+    handles_i = {ours[i]: h for i, h in initiator.result.handles.items()}
+    handles_r = {theirs[i]: h for i, h in responder.result.handles.items()}
+    assert handles_i == handles_r  # both sides name each matched key with the same handle
+    assert len(set(handles_i.values())) == len(common)
     assert initiator.result.peer_size == len(set(theirs))
     assert responder.result.peer_size == len(set(ours))
 
