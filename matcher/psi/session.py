@@ -160,6 +160,7 @@ class PsiSession:
         self._peer_tags: dict[bytes, bytes] = {}
         self._pending_peer_tags: list[bytes] = []  # count-only: held back until they can be shuffled
         self._own_tags: list[bytes] = []
+        self._own_cursor = len(self._unique)  # position of the next own element to blind and send
 
     @property
     def own_size(self) -> int:
@@ -198,10 +199,28 @@ class PsiSession:
             self._fail(exc)
         return events + self._maybe_complete()
 
-    def outbox(self) -> list[Message]:
-        """Messages to send, in order; drains the queue."""
+    def outbox(self, max_chunks: int | None = None) -> list[Message]:
+        """Messages to send, in order; drains the queue.
+
+        Our own blinded elements are computed here, lazily, at most ``max_chunks`` chunks per call (all when
+        None). A node calls it with a small budget so that its Accept and its first chunks leave at once
+        and both sides blind in parallel instead of one waiting for the other's whole set.
+        """
         out, self._outbox = self._outbox, []
+        total = len(self._unique)
+        budget = total if max_chunks is None else max_chunks
+        while self._own_cursor < total and budget > 0:
+            end = min(total, self._own_cursor + self._chunk)
+            batch = self._blinder(self._key, self._unique[self._own_cursor : end])
+            self._own_cursor = end
+            out.append(Elements(b"".join(batch)))
+            budget -= 1
         return out
+
+    @property
+    def pending_output(self) -> bool:
+        """Whether :meth:`outbox` has something to give now."""
+        return bool(self._outbox) or self._own_cursor < len(self._unique)
 
     # -- handlers ------------------------------------------------------------------------------------
 
@@ -270,9 +289,8 @@ class PsiSession:
         self.peer_size = size
 
     def _send_own_elements(self) -> None:
-        for start in range(0, len(self._unique), self._chunk):
-            batch = self._blinder(self._key, self._unique[start : start + self._chunk])
-            self._outbox.append(Elements(b"".join(batch)))
+        # Only marks them due; outbox() blinds them chunk by chunk.
+        self._own_cursor = 0
 
     def _send_shuffled_tags(self) -> None:
         tags = self._pending_peer_tags
@@ -315,6 +333,7 @@ class PsiSession:
         self.state = State.ERROR
         self.error = error
         self._outbox = []
+        self._own_cursor = len(self._unique)
         raise error
 
 

@@ -79,3 +79,16 @@ def test_duplicates_are_sent_once() -> None:
     assert sum(len(m.data) for m in sent) == 2 * 32
     assert initiator.result is not None
     assert initiator.result.matched == frozenset({0, 1, 2, 3, 4})
+
+
+def test_own_elements_are_produced_lazily_within_the_budget() -> None:
+    initiator, responder = pair(POOL[:10], POOL[5:15], Mode.MUTUAL, chunk_size=4)
+    initiator.start()
+    for m in initiator.outbox():
+        responder.receive(m)
+    first = responder.outbox(max_chunks=1)
+    assert [type(m).__name__ for m in first] == ["Accept", "Elements"]
+    assert responder.pending_output
+    rest = responder.outbox(max_chunks=5)
+    assert [type(m).__name__ for m in rest] == ["Elements", "Elements"]
+    assert not responder.pending_output
