@@ -41,7 +41,7 @@ proto-check: $(STAMP_DEV)
 pytest: $(STAMP_DEV)
 	$(BIN)/python -m pytest -q
 
-test: lint types contracts pytest
+test: lint types contracts proto-check pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

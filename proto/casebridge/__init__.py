@@ -1,0 +1,1 @@
+"""Generated wire code for the casebridge protocol, by protocol version."""
