@@ -32,7 +32,7 @@ def normalize_phone(identifier: Identifier) -> Normalized:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            if region is None:
+            if region is None and not raw.startswith("+"):
                 raise InvalidIdentifier(
                     "region", "required for a number without an international prefix, e.g. --region NL"
                 ) from None
