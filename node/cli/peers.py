@@ -1,0 +1,210 @@
+"""``casebridge peers``: pin, list and remove peer agencies."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from crypto.certificates import (
+    agency_of,
+    certificate_pem,
+    fingerprint,
+    load_certificate,
+    validate_agency_code,
+)
+from crypto.errors import CasebridgeError, LocalError
+from node.cli.app import CliContext, emit_json, fail, main
+from node.config import NodeConfig, Peer, load_config, parse_address, parse_key_types, update_config
+from node.home import NodeHome
+
+__all__ = ["peers"]
+
+PEERS_DIR = "peers"
+
+
+def _peer_error(code: str, field: str, problem: str) -> LocalError:
+    return LocalError(f"peer {code}: {field}: {problem}")
+
+
+def _home(obj: CliContext) -> NodeHome:
+    return NodeHome(obj.home.absolute())
+
+
+@main.group()
+def peers() -> None:
+    """The peer agencies this node matches with, each pinned by its certificate.
+
+    \b
+    Example:
+      casebridge peers add DE-BKA --address bka.example.de:7443 --cert DE-BKA.crt --types phone,passport
+      casebridge peers list --json
+    """
+
+
+@peers.command("add")
+@click.argument("code")
+@click.option("--address", required=True, help="HOST:PORT of the peer's node; IPv6 in brackets.")
+@click.option(
+    "--cert",
+    "cert_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The peer's node certificate (PEM), received from the peer; its agency code must be CODE.",
+)
+@click.option(
+    "--types", default=None, help="Key types shared with this peer, comma-separated. Default: policy."
+)
+@click.option("--max-set-size", type=click.IntRange(min=1), default=None, help="Most keys per session.")
+@click.option("--daily-quota", type=click.IntRange(min=1), default=None, help="Most keys per day.")
+@click.pass_obj
+def peers_add(
+    obj: CliContext,
+    code: str,
+    address: str,
+    cert_file: Path,
+    types: str | None,
+    max_set_size: int | None,
+    daily_quota: int | None,
+) -> None:
+    """Pin peer agency CODE: copy its certificate into the home and record its fingerprint.
+
+    Compare the printed fingerprint with the one the peer reads out from 'casebridge identity' over
+    another channel before relying on it. Options left out follow the [policy] table of the config.
+
+    \b
+    Example:
+      casebridge peers add RO-DIICOT --address [2001:db8::7]:7443 --cert ./RO-DIICOT.crt \\
+          --types phone,passport,iban --max-set-size 500000 --daily-quota 2000000
+    """
+    home = _home(obj)
+    try:
+        validate_agency_code(code)
+    except LocalError as exc:
+        raise _peer_error(code, "CODE", str(exc)) from None
+    config = load_config(home)
+    if code == config.agency:
+        raise _peer_error(code, "CODE", "that is this node's own agency")
+    if config.peer(code) is not None:
+        raise _peer_error(code, "CODE", f"already configured; run 'casebridge peers remove {code}' first")
+    try:
+        parsed_address = parse_address(address)
+    except LocalError as exc:
+        raise _peer_error(code, "--address", str(exc)) from None
+    entry: dict[str, Any] = {"address": str(parsed_address)}
+    if types is not None:
+        try:
+            entry["key_types"] = list(parse_key_types(types))
+        except LocalError as exc:
+            raise _peer_error(code, "--types", str(exc)) from None
+    if max_set_size is not None:
+        entry["max_set_size"] = max_set_size
+    if daily_quota is not None:
+        entry["daily_quota"] = daily_quota
+    try:
+        cert = load_certificate(cert_file.read_bytes())
+        carried = agency_of(cert)
+    except OSError as exc:
+        raise _peer_error(code, "--cert", f"cannot read {cert_file} ({type(exc).__name__})") from None
+    except CasebridgeError as exc:
+        raise _peer_error(code, "--cert", f"{cert_file}: {exc}") from None
+    if carried != code:
+        raise _peer_error(code, "--cert", f"{cert_file} carries agency {carried}, not {code}")
+    if cert.not_valid_after_utc <= datetime.now(UTC):
+        raise _peer_error(code, "--cert", f"{cert_file} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+    relative = Path(PEERS_DIR) / f"{code}.crt"
+    pinned = home.root / relative
+    pinned.parent.mkdir(mode=0o700, exist_ok=True)
+    tmp = pinned.with_name(f".{pinned.name}.tmp")
+    tmp.write_bytes(certificate_pem(cert))
+    os.replace(tmp, pinned)
+    entry["certificate"] = str(relative)
+    entry["fingerprint"] = fingerprint(cert)
+
+    def add(document: dict[str, Any]) -> None:
+        document.setdefault("peers", {})[code] = entry
+
+    try:
+        update_config(home, add)
+    except BaseException:
+        pinned.unlink(missing_ok=True)
+        raise
+    click.echo(f"pinned {code} at {parsed_address}")
+    click.echo(f"fingerprint {entry['fingerprint']}")
+
+
+def _as_json(peer: Peer) -> dict[str, Any]:
+    return {
+        "code": peer.code,
+        "address": str(peer.address),
+        "certificate": str(peer.certificate),
+        "fingerprint": peer.fingerprint,
+        "types": list(peer.policy.key_types),
+        "max_set_size": peer.policy.max_set_size,
+        "daily_quota": peer.policy.daily_quota,
+    }
+
+
+@peers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_obj
+def peers_list(obj: CliContext, as_json: bool) -> None:
+    """List the configured peers with their effective policy.
+
+    \b
+    Example:
+      casebridge peers list --json
+    """
+    config: NodeConfig = load_config(_home(obj))
+    if as_json:
+        emit_json([_as_json(peer) for peer in config.peers])
+        return
+    if not config.peers:
+        click.echo("no peers; add one with 'casebridge peers add'")
+        return
+    table = Table()
+    for column in ("code", "address", "key types", "max set size", "daily quota", "fingerprint"):
+        table.add_column(column)
+    for peer in config.peers:
+        table.add_row(
+            peer.code,
+            str(peer.address),
+            ", ".join(peer.policy.key_types),
+            f"{peer.policy.max_set_size:,}",
+            f"{peer.policy.daily_quota:,}",
+            peer.fingerprint,
+        )
+    Console().print(table)
+
+
+@peers.command("remove")
+@click.argument("code")
+@click.pass_obj
+def peers_remove(obj: CliContext, code: str) -> None:
+    """Stop matching with peer CODE and delete its pinned certificate.
+
+    \b
+    Example:
+      casebridge peers remove DE-BKA
+    """
+    home = _home(obj)
+    config = load_config(home)
+    peer = config.peer(code)
+    if peer is None:
+        known = ", ".join(p.code for p in config.peers) or "none"
+        fail(f"peer {code}: not configured (configured: {known})")
+        return
+
+    def remove(document: dict[str, Any]) -> None:
+        document.get("peers", {}).pop(code, None)
+
+    update_config(home, remove)
+    pinned = peer.certificate
+    if pinned.is_relative_to(home.root.resolve()):
+        pinned.unlink(missing_ok=True)
+    click.echo(f"removed {code}")

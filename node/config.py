@@ -1,0 +1,347 @@
+"""The node's configuration: ``<home>/casebridge.toml``, read once into frozen values.
+
+Example::
+
+    agency = "NL-NP"
+    federation = "eu-tht"
+    listen = "127.0.0.1:7443"
+    suite = "x25519-elligator2-sha512-v1"
+    retention_days = 365
+
+    [policy]                    # default for every peer; key_types absent = every known key type
+    max_set_size = 2000000
+    daily_quota = 10000000
+
+    [peers.DE-BKA]
+    address = "bka.example.de:7443"
+    certificate = "peers/DE-BKA.crt"          # relative to the home
+    fingerprint = "3A:1F:...:9C"              # SHA-256 of the pinned certificate's DER
+    key_types = ["phone", "passport"]         # optional; each of key_types, max_set_size, daily_quota
+                                              # overrides the default policy for this peer only
+
+A peer entry stores only what was set for it, so changing ``[policy]`` changes every peer that did not
+override it. Unknown fields are errors, like bad values; every error names the file and the field.
+Edits (``peers add``/``remove``) go through :func:`update_config`, which validates the whole new document
+before replacing the file atomically, so a failed edit leaves the old file in place.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomli_w
+
+from crypto.certificates import AGENCY_CODE, fingerprint, load_certificate, same_fingerprint
+from crypto.errors import CasebridgeError, LocalError
+from crypto.suite import SUITES
+from matcher.identifiers import KEY_TYPES
+from node.home import NodeHome
+
+__all__ = [
+    "DEFAULT_DAILY_QUOTA",
+    "DEFAULT_MAX_SET_SIZE",
+    "DEFAULT_RETENTION_DAYS",
+    "FEDERATION_NAME",
+    "Address",
+    "ConfigError",
+    "NodeConfig",
+    "Peer",
+    "Policy",
+    "initial_document",
+    "load_config",
+    "parse_address",
+    "parse_config",
+    "parse_key_types",
+    "update_config",
+    "write_new_config",
+]
+
+DEFAULT_MAX_SET_SIZE = 2_000_000
+DEFAULT_DAILY_QUOTA = 10_000_000
+DEFAULT_RETENTION_DAYS = 365
+FEDERATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_T = TypeVar("_T")
+_TOP_FIELDS = {"agency", "federation", "listen", "suite", "retention_days", "policy", "peers"}
+_POLICY_FIELDS = {"key_types", "max_set_size", "daily_quota"}
+_PEER_FIELDS = {"address", "certificate", "fingerprint"} | _POLICY_FIELDS
+
+
+class ConfigError(LocalError):
+    """The config file (or a value about to be written to it) is wrong; the message names file and field."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """A ``HOST:PORT`` network address; IPv6 hosts are written in brackets (``[::1]:7443``)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What we share with a peer: which key types, how many keys per session and per day."""
+
+    key_types: tuple[str, ...]
+    max_set_size: int
+    daily_quota: int
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A configured peer agency with its pinned certificate and its effective policy."""
+
+    code: str
+    address: Address
+    certificate: Path  # absolute
+    fingerprint: str
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    agency: str
+    federation: str
+    listen: Address
+    suite: str
+    retention_days: int
+    policy: Policy  # the default for peers that do not override it
+    peers: tuple[Peer, ...]  # sorted by code
+
+    def peer(self, code: str) -> Peer | None:
+        for peer in self.peers:
+            if peer.code == code:
+                return peer
+        return None
+
+
+def parse_address(text: str) -> Address:
+    """``HOST:PORT`` with HOST a DNS name, an IPv4 address or a bracketed IPv6 address; a LocalError else."""
+    hint = "expected HOST:PORT, e.g. node.example.org:7443, 127.0.0.1:7443 or [::1]:7443"
+    bracketed = re.fullmatch(r"\[([^\]]+)\]:(\d{1,5})", text)
+    plain = re.fullmatch(r"([^:\[\]]+):(\d{1,5})", text)
+    match = bracketed or plain
+    if match is None:
+        raise LocalError(f"{text!r} is not an address: {hint}")
+    host, port = match.group(1), int(match.group(2))
+    if not 1 <= port <= 65535:
+        raise LocalError(f"{text!r}: the port must be between 1 and 65535")
+    if bracketed:
+        try:
+            host = str(ipaddress.IPv6Address(host))
+        except ValueError:
+            raise LocalError(f"{text!r}: brackets must hold an IPv6 address") from None
+    else:
+        try:
+            host = str(ipaddress.IPv4Address(host))
+        except ValueError:
+            labels = host.rstrip(".").split(".")
+            if len(host) > 253 or not all(_HOSTNAME_LABEL.fullmatch(label) for label in labels):
+                raise LocalError(f"{text!r}: {host!r} is neither a host name nor an IP address") from None
+            host = host.rstrip(".").lower()
+    return Address(host, port)
+
+
+def parse_key_types(values: Any) -> tuple[str, ...]:
+    """A list of known key types, duplicates dropped, in the order given; a LocalError naming the bad one."""
+    if isinstance(values, str):
+        values = [v.strip() for v in values.split(",") if v.strip()]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise LocalError("expected a list of key types")
+    unknown = [v for v in values if v not in KEY_TYPES]
+    if unknown:
+        raise LocalError(f"unknown key type {unknown[0]!r}; known: {', '.join(KEY_TYPES)}")
+    if not values:
+        raise LocalError("at least one key type is needed")
+    return tuple(dict.fromkeys(values))
+
+
+class _Reader:
+    """Field access that turns every problem into a ConfigError naming the file and the field."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, field: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {field}: {problem}")
+
+    def table(self, raw: Any, field: str, allowed: set[str]) -> Mapping[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.error(field, "expected a table")
+        for key in raw:
+            if key not in allowed:
+                where = f"{field}.{key}" if field else key
+                raise self.error(where, f"unknown field; known: {', '.join(sorted(allowed))}")
+        return raw
+
+    def required(self, raw: Mapping[str, Any], key: str, field: str) -> Any:
+        if key not in raw:
+            raise self.error(field, "missing")
+        return raw[key]
+
+    def string(self, value: Any, field: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.error(field, "expected a non-empty string")
+        return value
+
+    def positive(self, value: Any, field: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.error(field, "expected a positive whole number")
+        return value
+
+    def checked(self, parse: Callable[[Any], _T], value: Any, field: str) -> _T:
+        try:
+            return parse(value)
+        except CasebridgeError as exc:
+            raise self.error(field, str(exc)) from None
+
+    def policy(self, raw: Mapping[str, Any], field: str, default: Policy) -> Policy:
+        types = default.key_types
+        if "key_types" in raw:
+            types = self.checked(parse_key_types, raw["key_types"], f"{field}key_types")
+        size = default.max_set_size
+        if "max_set_size" in raw:
+            size = self.positive(raw["max_set_size"], f"{field}max_set_size")
+        quota = default.daily_quota
+        if "daily_quota" in raw:
+            quota = self.positive(raw["daily_quota"], f"{field}daily_quota")
+        return Policy(key_types=types, max_set_size=size, daily_quota=quota)
+
+
+def parse_config(raw: Mapping[str, Any], path: Path, home: NodeHome) -> NodeConfig:
+    """Validate a parsed TOML document. Pinned certificates are read and checked against their fingerprint."""
+    r = _Reader(path)
+    top = r.table(dict(raw), "", _TOP_FIELDS)
+    agency = r.string(r.required(top, "agency", "agency"), "agency")
+    if not AGENCY_CODE.fullmatch(agency):
+        raise r.error("agency", f"{agency!r} is not an agency code (e.g. NL-NP, DE-BKA, RO-DIICOT)")
+    federation = r.string(r.required(top, "federation", "federation"), "federation")
+    if not FEDERATION_NAME.fullmatch(federation):
+        raise r.error("federation", "expected letters, digits, '.', '_' or '-' (at most 64)")
+    listen = r.checked(parse_address, r.string(r.required(top, "listen", "listen"), "listen"), "listen")
+    suite = r.string(top.get("suite", next(iter(SUITES))), "suite")
+    if suite not in SUITES:
+        raise r.error("suite", f"unknown suite {suite!r}; known: {', '.join(sorted(SUITES))}")
+    retention = r.positive(top.get("retention_days", DEFAULT_RETENTION_DAYS), "retention_days")
+    builtin = Policy(KEY_TYPES, DEFAULT_MAX_SET_SIZE, DEFAULT_DAILY_QUOTA)
+    policy = r.policy(r.table(top.get("policy", {}), "policy", _POLICY_FIELDS), "policy.", builtin)
+    peers_raw = top.get("peers", {})
+    if not isinstance(peers_raw, dict):
+        raise r.error("peers", "expected a table of peers keyed by agency code")
+    peers = [_parse_peer(r, code, entry, home, policy, agency) for code, entry in sorted(peers_raw.items())]
+    return NodeConfig(
+        agency=agency,
+        federation=federation,
+        listen=listen,
+        suite=suite,
+        retention_days=retention,
+        policy=policy,
+        peers=tuple(peers),
+    )
+
+
+def _parse_peer(r: _Reader, code: str, entry: Any, home: NodeHome, default: Policy, agency: str) -> Peer:
+    field = f"peers.{code}"
+    if not AGENCY_CODE.fullmatch(code):
+        raise r.error(field, f"{code!r} is not an agency code (e.g. NL-NP, DE-BKA, RO-DIICOT)")
+    if code == agency:
+        raise r.error(field, "a node cannot be its own peer")
+    raw = r.table(entry, field, _PEER_FIELDS)
+    address_field = f"{field}.address"
+    address = r.checked(
+        parse_address, r.string(r.required(raw, "address", address_field), address_field), address_field
+    )
+    cert_field = f"{field}.certificate"
+    cert_path = Path(r.string(r.required(raw, "certificate", cert_field), cert_field))
+    if not cert_path.is_absolute():
+        cert_path = home.root / cert_path
+    pinned = r.string(r.required(raw, "fingerprint", f"{field}.fingerprint"), f"{field}.fingerprint")
+    try:
+        cert = load_certificate(cert_path.read_bytes())
+    except OSError as exc:
+        raise r.error(cert_field, f"cannot read {cert_path} ({type(exc).__name__})") from None
+    except CasebridgeError as exc:
+        raise r.error(cert_field, f"{cert_path}: {exc}") from None
+    if not same_fingerprint(fingerprint(cert), pinned):
+        raise r.error(
+            f"{field}.fingerprint", f"does not match {cert_path}; the pinned certificate file was changed"
+        )
+    return Peer(
+        code=code,
+        address=address,
+        certificate=cert_path.resolve(),
+        fingerprint=fingerprint(cert),
+        policy=r.policy(raw, f"{field}.", default),
+    )
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no config; run 'casebridge init' first (or pass --home)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({type(exc).__name__})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_config(home: NodeHome) -> NodeConfig:
+    """Read and validate ``<home>/casebridge.toml`` once."""
+    return parse_config(_read_document(home.config), home.config, home)
+
+
+def initial_document(agency: str, federation: str, listen: Address) -> dict[str, Any]:
+    return {
+        "agency": agency,
+        "federation": federation,
+        "listen": str(listen),
+        "suite": next(iter(SUITES)),
+        "retention_days": DEFAULT_RETENTION_DAYS,
+        "policy": {"max_set_size": DEFAULT_MAX_SET_SIZE, "daily_quota": DEFAULT_DAILY_QUOTA},
+        "peers": {},
+    }
+
+
+def _write_atomically(path: Path, document: Mapping[str, Any]) -> None:
+    data = tomli_w.dumps(dict(document)).encode()
+    fd, tmp = tempfile.mkstemp(prefix=".casebridge-", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_new_config(home: NodeHome, document: Mapping[str, Any]) -> NodeConfig:
+    """Validate and write a first config for ``home``."""
+    config = parse_config(document, home.config, home)
+    _write_atomically(home.config, document)
+    return config
+
+
+def update_config(home: NodeHome, edit: Callable[[dict[str, Any]], None]) -> NodeConfig:
+    """Apply ``edit`` to the raw document, validate the result, then replace the file atomically."""
+    document = _read_document(home.config)
+    edit(document)
+    config = parse_config(document, home.config, home)
+    _write_atomically(home.config, document)
+    return config
