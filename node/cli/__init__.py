@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from node.cli import bench as _bench  # noqa: F401  (registers commands)
 from node.cli import demo as _demo  # noqa: F401
-from node.cli import normalize as _normalize  # noqa: F401
 from node.cli import identity as _identity  # noqa: F401
+from node.cli import normalize as _normalize  # noqa: F401
 from node.cli import peers as _peers  # noqa: F401
 from node.cli.app import main
 
