@@ -1,0 +1,139 @@
+"""Conversion between the PSI session's messages and the ``casebridge.v1.PsiFrame`` protobuf.
+
+The session core knows nothing of the wire; the Open frame carries two things only the node needs --
+the session id and the key types the session covers -- so they travel beside the message as a
+:class:`SessionHeader`.
+
+Decoding trusts nothing: a frame with no known message, an unknown mode, an out-of-range size or a
+malformed header raises :class:`~matcher.psi.RemoteProtocolError`, the peer's fault. Messages never echo
+the peer's data back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from crypto.errors import LocalError
+from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Tags
+from proto.casebridge.v1 import casebridge_pb2 as pb
+
+__all__ = [
+    "MAX_ANNOUNCED_SET_SIZE",
+    "SESSION_ID_LENGTH",
+    "SessionHeader",
+    "decode",
+    "decode_open",
+    "encode",
+]
+
+SESSION_ID_LENGTH = 16
+# Far beyond any policy's limit but small enough that arithmetic on it stays exact everywhere; a larger
+# value (or a negative one sent as a 64-bit varint, which arrives as nearly 2^64) is malformed, not big.
+MAX_ANNOUNCED_SET_SIZE = 2**40
+_MAX_KEY_TYPES = 64
+_KEY_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_MAX_TAG_LENGTH = 64
+
+_MODE_TO_WIRE = {Mode.MUTUAL: pb.MODE_MUTUAL, Mode.COUNT_ONLY: pb.MODE_COUNT_ONLY}
+_MODE_FROM_WIRE = {wire: mode for mode, wire in _MODE_TO_WIRE.items()}
+
+
+@dataclass(frozen=True)
+class SessionHeader:
+    """What an Open frame carries beyond :class:`~matcher.psi.Open`."""
+
+    session_id: bytes
+    key_types: tuple[str, ...]
+
+
+def encode(message: Message, header: SessionHeader | None = None) -> pb.PsiFrame:
+    """The frame for ``message``; an Open needs its ``header`` (and nothing else takes one)."""
+    if isinstance(message, Open):
+        if header is None:
+            raise LocalError("an Open frame needs the session header (session id and key types)")
+        _check_header(header, LocalError)
+        return pb.PsiFrame(
+            open=pb.Open(
+                suite=message.suite,
+                mode=_MODE_TO_WIRE[message.mode],
+                set_size=message.set_size,
+                key_types=list(header.key_types),
+                session_id=header.session_id,
+            )
+        )
+    if header is not None:
+        raise LocalError("only an Open frame carries a session header")
+    if isinstance(message, Accept):
+        return pb.PsiFrame(
+            accept=pb.Accept(
+                suite=message.suite,
+                mode=_MODE_TO_WIRE[message.mode],
+                set_size=message.set_size,
+                tag_length=message.tag_length,
+            )
+        )
+    if isinstance(message, Elements):
+        return pb.PsiFrame(elements=pb.Elements(data=message.data))
+    return pb.PsiFrame(tags=pb.Tags(data=message.data))
+
+
+def decode(frame: pb.PsiFrame) -> Message:
+    """The session message in ``frame`` (an Open's header is validated, then dropped)."""
+    kind = frame.WhichOneof("frame")
+    if kind == "open":
+        return decode_open(frame)[0]
+    if kind == "accept":
+        accept = frame.accept
+        return Accept(
+            suite=accept.suite,
+            mode=_mode(accept.mode),
+            set_size=_set_size(accept.set_size),
+            tag_length=_tag_length(accept.tag_length),
+        )
+    if kind == "elements":
+        return Elements(data=frame.elements.data)
+    if kind == "tags":
+        return Tags(data=frame.tags.data)
+    raise RemoteProtocolError("the peer sent a frame with no known message")
+
+
+def decode_open(frame: pb.PsiFrame) -> tuple[Open, SessionHeader]:
+    """The first frame of a session: an Open and its header; anything else is a protocol error."""
+    if frame.WhichOneof("frame") != "open":
+        raise RemoteProtocolError("the peer's first frame is not an Open")
+    opened = frame.open
+    message = Open(suite=opened.suite, mode=_mode(opened.mode), set_size=_set_size(opened.set_size))
+    header = SessionHeader(session_id=bytes(opened.session_id), key_types=tuple(opened.key_types))
+    _check_header(header, RemoteProtocolError)
+    return message, header
+
+
+def _mode(value: pb.Mode.ValueType) -> Mode:
+    try:
+        return _MODE_FROM_WIRE[value]
+    except KeyError:
+        raise RemoteProtocolError("the peer sent an unknown mode") from None
+
+
+def _set_size(value: int) -> int:
+    if not 0 <= value <= MAX_ANNOUNCED_SET_SIZE:
+        raise RemoteProtocolError("the peer announced an impossible set size")
+    return value
+
+
+def _tag_length(value: int) -> int:
+    if not 1 <= value <= _MAX_TAG_LENGTH:
+        raise RemoteProtocolError("the peer chose an impossible tag length")
+    return value
+
+
+def _check_header(header: SessionHeader, error: type[LocalError] | type[RemoteProtocolError]) -> None:
+    if len(header.session_id) != SESSION_ID_LENGTH:
+        raise error(f"a session id is {SESSION_ID_LENGTH} bytes")
+    if not header.key_types or len(header.key_types) > _MAX_KEY_TYPES:
+        raise error(f"a session covers 1 to {_MAX_KEY_TYPES} key types")
+    if len(set(header.key_types)) != len(header.key_types):
+        raise error("a session lists a key type twice")
+    if not all(_KEY_TYPE.fullmatch(key_type) for key_type in header.key_types):
+        raise error("a session lists a malformed key type name")

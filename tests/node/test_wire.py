@@ -1,0 +1,97 @@
+"""PSI messages to protobuf frames and back; malformed frames are the peer's protocol error."""
+
+from __future__ import annotations
+
+import pytest
+
+from crypto.errors import LocalError
+from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Tags
+from node.wire import SessionHeader, decode, decode_open, encode
+from proto.casebridge.v1 import casebridge_pb2 as pb
+
+SUITE = "x25519-elligator2-sha512-v1"
+HEADER = SessionHeader(session_id=bytes(range(16)), key_types=("phone", "passport"))
+
+
+def _over_the_wire(frame: pb.PsiFrame) -> pb.PsiFrame:
+    return pb.PsiFrame.FromString(frame.SerializeToString())
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_open_round_trips_with_its_header(mode: Mode) -> None:
+    message = Open(suite=SUITE, mode=mode, set_size=1234)
+    frame = _over_the_wire(encode(message, HEADER))
+    assert decode_open(frame) == (message, HEADER)
+    assert decode(frame) == message
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Accept(suite=SUITE, mode=Mode.MUTUAL, set_size=0, tag_length=12),
+        Accept(suite=SUITE, mode=Mode.COUNT_ONLY, set_size=10**9, tag_length=32),
+        Elements(data=bytes(range(64))),
+        Tags(data=b"\x01" * 24),
+        Elements(data=b""),
+    ],
+)
+def test_other_messages_round_trip(message: Message) -> None:
+    assert decode(_over_the_wire(encode(message))) == message
+
+
+def test_open_needs_a_header_and_nothing_else_takes_one() -> None:
+    with pytest.raises(LocalError):
+        encode(Open(suite=SUITE, mode=Mode.MUTUAL, set_size=1))
+    with pytest.raises(LocalError):
+        encode(Tags(data=b""), HEADER)
+    with pytest.raises(LocalError):
+        encode(Open(suite=SUITE, mode=Mode.MUTUAL, set_size=1), SessionHeader(b"short", ("phone",)))
+
+
+def _open(**fields: object) -> pb.PsiFrame:
+    values: dict[str, object] = {
+        "suite": SUITE,
+        "mode": pb.MODE_MUTUAL,
+        "set_size": 10,
+        "key_types": ["phone"],
+        "session_id": bytes(16),
+    }
+    values.update(fields)
+    return pb.PsiFrame(open=pb.Open(**values))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(pb.PsiFrame(), id="empty frame"),
+        pytest.param(pb.PsiFrame.FromString(b"\x48\x01"), id="unknown oneof member"),
+        pytest.param(_open(mode=pb.MODE_UNSPECIFIED), id="unspecified mode"),
+        pytest.param(_open(mode=7), id="unknown mode number"),
+        # A negative 64-bit size is the same varint as 2^64 - 1.
+        pytest.param(_open(set_size=2**64 - 1), id="negative set size"),
+        pytest.param(_open(session_id=b"\x00" * 15), id="short session id"),
+        pytest.param(_open(key_types=[]), id="no key types"),
+        pytest.param(_open(key_types=["phone", "phone"]), id="duplicate key type"),
+        pytest.param(_open(key_types=["Phone!"]), id="malformed key type"),
+        pytest.param(
+            pb.PsiFrame(accept=pb.Accept(suite=SUITE, mode=pb.MODE_MUTUAL, set_size=1, tag_length=0)),
+            id="zero tag length",
+        ),
+        pytest.param(
+            pb.PsiFrame(accept=pb.Accept(suite=SUITE, mode=9, set_size=1, tag_length=8)),  # type: ignore[arg-type]
+            id="accept with unknown mode",
+        ),
+        pytest.param(
+            pb.PsiFrame(accept=pb.Accept(suite=SUITE, mode=pb.MODE_MUTUAL, set_size=2**63, tag_length=8)),
+            id="accept with impossible size",
+        ),
+    ],
+)
+def test_malformed_frames_are_remote_protocol_errors(frame: pb.PsiFrame) -> None:
+    with pytest.raises(RemoteProtocolError):
+        decode(_over_the_wire(frame))
+
+
+def test_a_session_must_start_with_open() -> None:
+    with pytest.raises(RemoteProtocolError):
+        decode_open(encode(Tags(data=b"")))
