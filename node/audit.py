@@ -1,0 +1,138 @@
+"""The append-only, hash-chained audit log.
+
+Every session, refusal, alert change, disclosure step, policy change and purge appends one entry, inside the
+same transaction as the change it records. Entry ``n`` stores ``hash_n = SHA-256(hash_{n-1} || entry_n)``
+over a canonical encoding of its own fields, and the newest sequence number and hash are kept apart in
+``audit_head``. :func:`verify` recomputes the chain and names the first entry that was changed, deleted or
+reordered, and notices a truncated tail.
+
+What it guarantees: any edit to the database made without recomputing the chain is detected. What it does
+not: someone who can write the database and knows this format can rebuild a consistent chain; ship the head
+hash elsewhere (e.g. print ``audit list --json`` to a log collector) to catch that too.
+
+Entries never hold identifiers, canonical values or key material: callers pass counts, key types, statuses,
+ids of our own rows and agency codes only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+__all__ = ["GENESIS", "AuditEntry", "AuditProblem", "append", "entries", "verify"]
+
+GENESIS = "0" * 64
+
+DetailValue = str | int | float | bool | None | list[str] | list[int]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: str
+    event: str
+    peer: str | None
+    subject: str | None
+    detail: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "event": self.event,
+            "peer": self.peer,
+            "subject": self.subject,
+            "detail": dict(self.detail),
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    seq: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"entry {self.seq}: {self.what}"
+
+
+def _digest(
+    prev_hash: str, seq: int, at: str, event: str, peer: str | None, subject: str | None, detail: str
+) -> str:
+    body = json.dumps([seq, at, event, peer, subject, detail], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+def append(
+    db: Database,
+    event: str,
+    *,
+    at: str,
+    peer: str | None = None,
+    subject: str | None = None,
+    **detail: DetailValue,
+) -> AuditEntry:
+    """Append one entry. Call inside the transaction of the change it records."""
+    conn = db.conn
+    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    prev_seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
+    seq = prev_seq + 1
+    detail_json = json.dumps(detail, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    digest = _digest(prev_hash, seq, at, event, peer, subject, detail_json)
+    conn.execute(
+        "INSERT INTO audit (seq, at, event, peer, subject, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
+        (seq, at, event, peer, subject, detail_json, prev_hash, digest),
+    )
+    conn.execute(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        (seq, digest),
+    )
+    return AuditEntry(seq, at, event, peer, subject, detail, prev_hash, digest)
+
+
+def entries(db: Database, *, limit: int | None = None) -> list[AuditEntry]:
+    """Entries in order (the newest ``limit`` when given)."""
+    sql = "SELECT seq, at, event, peer, subject, detail, prev_hash, hash FROM audit ORDER BY seq"
+    rows = db.conn.execute(sql).fetchall()
+    if limit is not None:
+        rows = rows[-limit:] if limit > 0 else []
+    return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+
+
+def verify(db: Database) -> list[AuditProblem]:
+    """Every problem found, in chain order; empty when the log is intact."""
+    problems: list[AuditProblem] = []
+    rows = db.conn.execute(
+        "SELECT seq, at, event, peer, subject, detail, prev_hash, hash FROM audit ORDER BY rowid"
+    ).fetchall()
+    expected_seq = 1
+    prev_hash = GENESIS
+    last_seq = 0
+    for seq, at, event, peer, subject, detail, stored_prev, stored_hash in rows:
+        if seq != expected_seq:
+            if seq > expected_seq:
+                missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}-{seq - 1}"
+                problems.append(AuditProblem(expected_seq, f"missing (entries {missing} were deleted)"))
+            else:
+                problems.append(AuditProblem(seq, "out of order (entries were reordered)"))
+        if stored_prev != prev_hash:
+            problems.append(AuditProblem(seq, "does not follow the entry before it (deleted or reordered)"))
+        if _digest(stored_prev, seq, at, event, peer, subject, detail) != stored_hash:
+            problems.append(AuditProblem(seq, f"was changed after it was written ({event} at {at})"))
+        prev_hash = stored_hash
+        expected_seq = seq + 1
+        last_seq = seq
+    head = db.conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    if head is not None and (head[0] != last_seq or head[1] != prev_hash):
+        problems.append(AuditProblem(head[0], "missing: the newest entries were deleted"))
+    if head is None and rows:
+        problems.append(AuditProblem(last_seq, "the chain head record was deleted"))
+    return problems

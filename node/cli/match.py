@@ -1,0 +1,110 @@
+"""``casebridge match``: run PSI sessions with peers and record the alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crypto.errors import LocalError
+from matcher.psi import Mode, PsiSession
+from node.cli.app import CliContext, emit_json, main
+from node.config import load_config
+from node.home import NodeHome
+from node.net.client import PeerOutcome, match_peer
+
+__all__ = ["match"]
+
+
+async def _run(home: NodeHome, codes: tuple[str, ...], mode: Mode, show_progress: bool) -> list[PeerOutcome]:
+    config = load_config(home)
+    known = {peer.code: peer for peer in config.peers}
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise LocalError(f"not a configured peer: {', '.join(unknown)}; see 'casebridge peers list'")
+    chosen = [known[c] for c in codes] if codes else list(config.peers)
+    if not chosen:
+        raise LocalError("no peers configured; add one with 'casebridge peers add'")
+    outcomes: list[PeerOutcome] = []
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not show_progress,
+        transient=False,
+    )
+    with progress:
+        for peer in chosen:
+            task: TaskID = progress.add_task(peer.code, total=None, state="connecting")
+
+            def update(session: PsiSession, task: TaskID = task) -> None:
+                sent = getattr(session, "_own_cursor", 0)
+                progress.update(
+                    task,
+                    total=max(1, session.own_size + max(session.peer_size, 0)),
+                    completed=sent + getattr(session, "_peer_received", 0),
+                    state=session.state.value,
+                )
+
+            outcome = await match_peer(home, config, peer, mode, update)
+            progress.update(task, state=outcome.status, total=1, completed=1)
+            outcomes.append(outcome)
+    return outcomes
+
+
+@main.command()
+@click.argument("peers", nargs=-1)
+@click.option("--count-only", is_flag=True, help="Learn only how many keys match; record no alerts.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per peer.")
+@click.pass_obj
+def match(obj: CliContext, peers: tuple[str, ...], count_only: bool, as_json: bool) -> None:
+    """Match our open cases with PEERS (default: every configured peer).
+
+    Each side learns which of its own cases share a key with the other and records alerts for them; nothing
+    else about the other's cases. With --count-only both sides learn only the number of shared keys.
+
+    \b
+    Example:
+      casebridge match DE-BKA RO-DIICOT
+      casebridge match --count-only --json
+    """
+    mode = Mode.COUNT_ONLY if count_only else Mode.MUTUAL
+    outcomes = asyncio.run(_run(NodeHome(obj.home), peers, mode, not as_json and sys.stderr.isatty()))
+    if as_json:
+        emit_json([o.as_json() for o in outcomes])
+    else:
+        table = Table(title=f"match ({mode.value})")
+        for column in (
+            "peer",
+            "status",
+            "our keys",
+            "their keys",
+            "matched keys",
+            "new alerts",
+            "gone",
+            "seconds",
+        ):
+            table.add_column(column, justify="left" if column in ("peer", "status") else "right")
+        for o in outcomes:
+            table.add_row(
+                o.peer,
+                o.status,
+                str(o.own_size),
+                str(o.peer_size),
+                str(o.intersection),
+                "—" if o.new_alerts is None else str(o.new_alerts),
+                "—" if o.gone_alerts is None else str(o.gone_alerts),
+                f"{o.seconds:.1f}",
+            )
+        Console().print(table)
+        for o in outcomes:
+            if o.error:
+                click.echo(f"{o.peer}: {o.error}", err=True)
+    if any(o.status != "completed" for o in outcomes):
+        sys.exit(1)

@@ -1,0 +1,49 @@
+"""Node-level errors, by fault, and the one place that maps errors to gRPC status codes."""
+
+from __future__ import annotations
+
+import grpc
+
+from crypto.errors import CasebridgeError, LocalError, RemoteError
+from matcher.psi import PolicyRefused, RemoteProtocolError
+
+__all__ = [
+    "NotAPeer",
+    "PeerFailed",
+    "PermissionRefused",
+    "QuotaExceeded",
+    "status_for",
+]
+
+
+class NotAPeer(RemoteError):
+    """The caller's certificate does not belong to a configured, pinned peer."""
+
+
+class PermissionRefused(RemoteError):
+    """The peer asked for something its policy does not allow (a key type, a mode)."""
+
+
+class QuotaExceeded(PolicyRefused):
+    """The peer went over its set-size cap or its daily quota of keys."""
+
+
+class PeerFailed(LocalError):
+    """A session with a peer could not be completed; the message says what the peer or the network said."""
+
+
+def status_for(error: BaseException) -> grpc.StatusCode:
+    """The gRPC status a refusal or failure is reported with."""
+    if isinstance(error, NotAPeer):
+        return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(error, PermissionRefused):
+        return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(error, PolicyRefused):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(error, RemoteProtocolError | RemoteError):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(error, LocalError):
+        return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(error, CasebridgeError):
+        return grpc.StatusCode.INTERNAL
+    return grpc.StatusCode.INTERNAL

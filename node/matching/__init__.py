@@ -1,0 +1,1 @@
+"""Running PSI sessions for the node: which elements go in, how results become alerts."""

@@ -1,0 +1,145 @@
+"""Recording what a session ended with: the session row, alerts, audit entries -- one transaction each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from matcher.psi import Mode, PsiResult
+from node import audit
+from node.alerts import MatchedKey, RecordSummary, record_matches
+from node.clock import now_iso
+from node.home import NodeHome
+from node.matching.elements import SessionInput
+from node.sessions import SessionRecord, record_session
+from node.store import open_database, transaction
+
+__all__ = ["SessionFacts", "record_completed", "record_failed", "record_refused", "record_started"]
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    session_id: str
+    peer: str
+    role: str
+    mode: Mode
+    key_types: tuple[str, ...]
+    started_at: str
+    day: str
+
+
+def _row(
+    facts: SessionFacts, status: str, own: int, peer: int, hits: int, reason: str | None
+) -> SessionRecord:
+    return SessionRecord(
+        session_id=facts.session_id,
+        peer=facts.peer,
+        role=facts.role,
+        mode=facts.mode.value,
+        key_types=facts.key_types,
+        status=status,
+        own_size=own,
+        peer_size=peer,
+        intersection=hits,
+        started_at=facts.started_at,
+        finished_at=now_iso(),
+        day=facts.day,
+        reason=reason,
+    )
+
+
+def record_started(db: Database, facts: SessionFacts, peer_size: int) -> None:
+    """A running session counts against the daily quota from its first moment. Call inside a transaction."""
+    record_session(db, _row(facts, "running", 0, peer_size, 0, None))
+
+
+def record_completed(
+    home: NodeHome, facts: SessionFacts, session_input: SessionInput, result: PsiResult
+) -> RecordSummary | None:
+    db = open_database(home)
+    at = now_iso()
+    with transaction(db):
+        record_session(
+            db, _row(facts, "completed", result.own_size, result.peer_size, result.intersection_size, None)
+        )
+        summary = None
+        if result.handles is not None:
+            matched = [
+                MatchedKey(row.case_id, row.key_type, row.tier, row.element, handle)
+                for index, handle in sorted(result.handles.items())
+                for row in (session_input.rows[index],)
+            ]
+            summary = record_matches(
+                db,
+                peer=facts.peer,
+                session_id=facts.session_id,
+                key_types=facts.key_types,
+                matched=matched,
+                at=at,
+            )
+        audit.append(
+            db,
+            "session.completed",
+            at=at,
+            peer=facts.peer,
+            subject=f"session:{facts.session_id}",
+            role=facts.role,
+            mode=facts.mode.value,
+            key_types=list(facts.key_types),
+            own_size=result.own_size,
+            peer_size=result.peer_size,
+            intersection=result.intersection_size,
+            new_alerts=None if summary is None else summary.new_alerts,
+            gone_alerts=None if summary is None else summary.gone_alerts,
+        )
+    return summary
+
+
+def record_failed(
+    home: NodeHome, facts: SessionFacts, own_size: int, peer_size: int, reason: str, code: str
+) -> None:
+    db = open_database(home)
+    with transaction(db):
+        record_session(db, _row(facts, "failed", own_size, peer_size, 0, reason))
+        audit.append(
+            db,
+            "session.failed",
+            at=now_iso(),
+            peer=facts.peer,
+            subject=f"session:{facts.session_id}",
+            role=facts.role,
+            status=code,
+            reason=reason,
+        )
+
+
+def record_refused(
+    home: NodeHome,
+    *,
+    peer: str | None,
+    reason: str,
+    code: str,
+    facts: SessionFacts | None = None,
+    announced: int = 0,
+    key_types: Sequence[str] = (),
+    caller: str | None = None,
+) -> None:
+    """A session refused before any work (not a peer, a policy or quota refusal, a malformed Open)."""
+    db = open_database(home)
+    with transaction(db):
+        if facts is not None and peer is not None:
+            record_session(db, _row(facts, "refused", 0, announced, 0, reason))
+        audit.append(
+            db,
+            "session.refused",
+            at=now_iso(),
+            peer=peer,
+            subject=None if facts is None else f"session:{facts.session_id}",
+            status=code,
+            reason=reason,
+            announced=announced,
+            key_types=list(key_types),
+            caller=caller,
+        )

@@ -1,0 +1,63 @@
+"""The sessions table: every PSI session we took part in, and the daily quota it counts against."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+__all__ = ["SessionRecord", "keys_received_today", "record_session"]
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: str  # hex
+    peer: str
+    role: str  # initiator | responder
+    mode: str
+    key_types: Sequence[str]
+    status: str  # completed | failed | refused
+    own_size: int
+    peer_size: int
+    intersection: int
+    started_at: str
+    finished_at: str
+    day: str
+    reason: str | None = None
+
+
+def record_session(db: Database, record: SessionRecord) -> None:
+    """Insert (or, for a session id already recorded, update) one session row. Call inside a transaction."""
+    db.conn.execute(
+        "INSERT INTO sessions (session_id, peer, role, mode, key_types, status, own_size, peer_size,"
+        " intersection, started_at, finished_at, day, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT(session_id, peer) DO UPDATE SET status = excluded.status, own_size = excluded.own_size,"
+        " peer_size = excluded.peer_size, intersection = excluded.intersection,"
+        " finished_at = excluded.finished_at, reason = excluded.reason",
+        (
+            record.session_id,
+            record.peer,
+            record.role,
+            record.mode,
+            json.dumps(list(record.key_types)),
+            record.status,
+            record.own_size,
+            record.peer_size,
+            record.intersection,
+            record.started_at,
+            record.finished_at,
+            record.day,
+            record.reason,
+        ),
+    )
+
+
+def keys_received_today(db: Database, peer: str, day: str) -> int:
+    """Keys ``peer`` announced to us in sessions that ran today (completed or failed after they began)."""
+    row = db.conn.execute(
+        "SELECT COALESCE(SUM(peer_size), 0) FROM sessions WHERE peer = ? AND day = ? AND status != 'refused'",
+        (peer, day),
+    ).fetchone()
+    return int(row[0])
