@@ -299,6 +299,7 @@ class Release(google.protobuf.message.Message):
     SUMMARY_FIELD_NUMBER: builtins.int
     CONTACT_FIELD_NUMBER: builtins.int
     PERSONS_FIELD_NUMBER: builtins.int
+    SAFEGUARDING_FIELD_NUMBER: builtins.int
     request_id: builtins.str
     match_handle: builtins.bytes
     owner_agency: builtins.str
@@ -311,6 +312,8 @@ class Release(google.protobuf.message.Message):
     title: builtins.str
     summary: builtins.str
     contact: builtins.str
+    safeguarding: builtins.bool
+    """the released persons include a victim: protect, never treat as an offender"""
     @property
     def released_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
     @property
@@ -334,9 +337,10 @@ class Release(google.protobuf.message.Message):
         summary: builtins.str = ...,
         contact: builtins.str = ...,
         persons: collections.abc.Iterable[Global___Person] | None = ...,
+        safeguarding: builtins.bool = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["released_at", b"released_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["case_ref", b"case_ref", "contact", b"contact", "fields", b"fields", "handling", b"handling", "match_handle", b"match_handle", "owner_agency", b"owner_agency", "persons", b"persons", "released_at", b"released_at", "request_id", b"request_id", "requester_agency", b"requester_agency", "summary", b"summary", "title", b"title"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["case_ref", b"case_ref", "contact", b"contact", "fields", b"fields", "handling", b"handling", "match_handle", b"match_handle", "owner_agency", b"owner_agency", "persons", b"persons", "released_at", b"released_at", "request_id", b"request_id", "requester_agency", b"requester_agency", "safeguarding", b"safeguarding", "summary", b"summary", "title", b"title"]) -> None: ...
 
 Global___Release: typing_extensions.TypeAlias = Release
 
