@@ -72,8 +72,13 @@ async def match_peer(
     peer: Peer,
     mode: Mode,
     progress: Callable[[PsiSession], None] | None = None,
+    on_frame: Callable[[int], None] | None = None,
 ) -> PeerOutcome:
-    """Run one session with ``peer`` and record its outcome; failures are returned, not raised."""
+    """Run one session with ``peer`` and record its outcome; failures are returned, not raised.
+
+    ``on_frame`` receives the serialized size of every frame sent or received (``casebridge bench``
+    reports the bytes that really crossed).
+    """
     loop = asyncio.get_running_loop()
     started = loop.time()
     suite = suite_by_name(config.suite)
@@ -135,12 +140,16 @@ async def match_peer(
 
             async def requests() -> AsyncIterator[pb.PsiFrame]:
                 while (frame := await outgoing.get()) is not None:
+                    if on_frame is not None:
+                        on_frame(frame.ByteSize())
                     yield frame
 
             call = pb_grpc.ExchangeStub(channel).Match(requests())
 
             async def incoming() -> AsyncIterator[Message]:
                 async for frame in call:
+                    if on_frame is not None:
+                        on_frame(frame.ByteSize())
                     yield decode(frame)
 
             async def half_close() -> None:
