@@ -1,0 +1,185 @@
+"""``casebridge cases``: import a case file, list cases, close a case."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from types import TracebackType
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crypto import DEFAULT_SUITE
+from node.cases import close_case, format_for, import_case_file, list_cases
+from node.cli.app import CliContext, emit_json, main
+from node.home import NodeHome
+from node.store import open_database
+
+__all__ = ["cases"]
+
+
+class _Bar:
+    """Draws the import's phases on stderr; only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> _Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.stop()
+
+    def phase(self, name: str, total: int) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, visible=False)
+        self._task = self._progress.add_task(name, total=total)
+
+    def advance(self, done: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, done)
+
+
+@main.group()
+def cases() -> None:
+    """The agency's cases: import a case file, list cases, close a case.
+
+    \b
+    Example:
+      casebridge cases import cases.jsonl
+      casebridge cases list --status open
+    """
+
+
+@cases.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default=None,
+    help="Case file format. Default: from the extension (.jsonl/.ndjson/.json or .csv).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that normalise and hash identifiers. Default: all cores.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.pass_obj
+def import_(
+    obj: CliContext, file: Path, fmt: str | None, workers: int | None, quiet: bool, as_json: bool
+) -> None:
+    """Import every case of FILE, or none of them if any line is invalid.
+
+    Cases already present (same case_ref) are replaced: fields updated, identifiers and persons swapped
+    for the file's, so removed identifiers stop matching. A closed case stays closed. Errors name the
+    file, line and field, never an identifier's value. The case file format is in docs/case-file.md.
+
+    \b
+    Example:
+      casebridge cases import nl-cases.jsonl
+      casebridge cases import export.csv --workers 2 --quiet
+    """
+    home = NodeHome(obj.home)
+    kind = format_for(file, fmt)
+    secret = home.read_federation_secret()
+    db = open_database(home)
+    try:
+        show_bar = not quiet and not as_json and sys.stderr.isatty()
+        if show_bar:
+            with _Bar() as bar:
+                summary = import_case_file(
+                    db, file, kind, suite=DEFAULT_SUITE, secret=secret, workers=workers, progress=bar
+                )
+        else:
+            summary = import_case_file(db, file, kind, suite=DEFAULT_SUITE, secret=secret, workers=workers)
+    finally:
+        db.close()
+    if as_json:
+        emit_json(summary.as_json())
+    elif not quiet:
+        click.echo(
+            f"{file.name}: {summary.cases_added} case(s) added, {summary.cases_updated} updated; "
+            f"{summary.identifiers} identifier(s), {summary.persons} person(s), {summary.keys} key(s) "
+            f"in {summary.seconds:.1f} s"
+        )
+
+
+@cases.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["open", "closed", "all"]),
+    default="all",
+    show_default=True,
+    help="Which cases to show.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_obj
+def list_(obj: CliContext, status: str, as_json: bool) -> None:
+    """List cases with their counts of identifiers, persons and match keys.
+
+    \b
+    Example:
+      casebridge cases list
+      casebridge cases list --status open --json
+    """
+    home = NodeHome(obj.home)
+    if not home.database.exists():
+        rows = []
+    else:
+        db = open_database(home)
+        try:
+            rows = list_cases(db, "open" if status == "open" else "closed" if status == "closed" else "all")
+        finally:
+            db.close()
+    if as_json:
+        emit_json([r.as_json() for r in rows])
+        return
+    if not rows:
+        click.echo("no cases")
+        return
+    table = Table()
+    for column in ("case_ref", "title", "status", "opened", "identifiers", "persons", "keys", "updated_at"):
+        table.add_column(column, justify="right" if column in ("identifiers", "persons", "keys") else "left")
+    for r in rows:
+        table.add_row(
+            r.case_ref, r.title, r.status, r.opened or "", str(r.identifiers), str(r.persons), str(r.keys),
+            r.updated_at,
+        )  # fmt: skip
+    Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))).print(table)
+
+
+@cases.command("close")
+@click.argument("case_ref")
+@click.pass_obj
+def close(obj: CliContext, case_ref: str) -> None:
+    """Close CASE_REF: its keys no longer take part in matching. Re-importing it does not reopen it.
+
+    \b
+    Example:
+      casebridge cases close NL-2026-0042
+    """
+    home = NodeHome(obj.home)
+    db = open_database(home, create=False)
+    try:
+        changed = close_case(db, case_ref)
+    finally:
+        db.close()
+    click.echo(f"{case_ref}: closed" if changed else f"{case_ref}: was already closed")

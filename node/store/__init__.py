@@ -1,0 +1,8 @@
+"""The node's SQLite store: one database file in the node home, schema grown by named migrations."""
+
+from __future__ import annotations
+
+from node.store.db import open_database, transaction
+from node.store.migrations import MIGRATIONS, Migration, migrate
+
+__all__ = ["MIGRATIONS", "Migration", "migrate", "open_database", "transaction"]

@@ -1,0 +1,95 @@
+"""The SQLite store: settings, migrations, and the two matching queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from node.home import NodeHome
+from node.store import MIGRATIONS, Migration, migrate, open_database
+from node.store.keys import cases_owning, open_elements
+
+
+def test_store_opens_in_wal_with_foreign_keys_and_full_sync(home: Path) -> None:
+    db = open_database(NodeHome(home))
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert {"cases", "persons", "identifiers", "match_keys", "_migrations"} <= set(db.table_names())
+    db.close()
+
+
+def test_store_migrations_apply_once_in_order(home: Path) -> None:
+    db = open_database(NodeHome(home))
+    names = [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    assert names == [m.name for m in MIGRATIONS]
+    assert migrate(db) == []
+    db.close()
+
+
+def test_store_failed_migration_rolls_back_and_is_not_recorded(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = open_database(NodeHome(home))
+
+    def broken(d: Database) -> None:
+        d.conn.execute("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("node.store.migrations.MIGRATIONS", [*MIGRATIONS, Migration("9999_broken", broken)])
+    with pytest.raises(RuntimeError):
+        migrate(db)
+    assert "half_done" not in db.table_names()
+    assert db.execute("SELECT COUNT(*) FROM _migrations WHERE name = '9999_broken'").fetchone()[0] == 0
+    db.close()
+
+
+def _case(db: Database, ref: str, status: str) -> int:
+    db.conn.execute(
+        "INSERT INTO cases (case_ref, title, status, created_at, updated_at) VALUES (?, 't', ?, 'x', 'x')",
+        (ref, status),
+    )
+    return int(db.conn.execute("SELECT id FROM cases WHERE case_ref = ?", (ref,)).fetchone()[0])
+
+
+def test_store_queries_skip_closed_cases_and_other_types(home: Path) -> None:
+    db = open_database(NodeHome(home))
+    with db.atomic():
+        a, b = _case(db, "A-1", "open"), _case(db, "B-1", "closed")
+        for cid, element, key_type in (
+            (a, b"\x01" * 32, "phone"),
+            (a, b"\x02" * 32, "email"),
+            (b, b"\x03" * 32, "phone"),
+        ):
+            db.conn.execute(
+                "INSERT INTO identifiers (case_id, position, type, value) VALUES (?, 0, ?, 'v')",
+                (cid, key_type),
+            )
+            ident = db.conn.execute("SELECT MAX(id) FROM identifiers").fetchone()[0]
+            db.conn.execute(
+                "INSERT INTO match_keys (case_id, identifier_id, key_type, tier, element, suite)"
+                " VALUES (?, ?, ?, 'strong', ?, 's')",
+                (cid, ident, key_type, element),
+            )
+    assert open_elements(db, "s", ["phone"]) == [(b"\x01" * 32, "phone")]
+    assert sorted(open_elements(db, "s", ["phone", "email"])) == [
+        (b"\x01" * 32, "phone"),
+        (b"\x02" * 32, "email"),
+    ]
+    assert open_elements(db, "other-suite", ["phone"]) == []
+    assert cases_owning(db, "s", [b"\x01" * 32, b"\x03" * 32]) == {b"\x01" * 32: [("A-1", "phone", "strong")]}
+    db.close()
+
+
+def test_store_match_key_names_exactly_one_source(home: Path) -> None:
+    db = open_database(NodeHome(home))
+    cid = _case(db, "A-1", "open")
+    with pytest.raises(Exception, match="CHECK"):
+        db.conn.execute(
+            "INSERT INTO match_keys (case_id, key_type, tier, element, suite)"
+            " VALUES (?, 'phone', 'strong', x'00', 's')",
+            (cid,),
+        )
+    db.close()
