@@ -78,6 +78,7 @@ class Alert:
     updated_at: str
     reason: str | None
     keys: tuple[AlertKey, ...]
+    safeguarding: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -85,9 +86,7 @@ class Alert:
             "peer": self.peer,
             "case_ref": self.case_ref,
             "key_type": self.key_type,
-            "key_types": sorted(
-                {k.key_type for k in self.keys if k.current} or {k.key_type for k in self.keys}
-            ),
+            "key_types": sorted({k.key_type for k in self.keys if k.current} or {k.key_type for k in self.keys}),
             "tier": self.tier,
             "status": self.status,
             "match_state": self.match_state,
@@ -95,6 +94,7 @@ class Alert:
             "updated_at": self.updated_at,
             "match_handle": self.match_handle,
             "reason": self.reason,
+            "safeguarding": self.safeguarding,
             "keys": [
                 {
                     "key_type": k.key_type,
@@ -168,8 +168,7 @@ def record_matches(
         else:
             state = conn.execute("SELECT match_state FROM alerts WHERE id = ?", (alert_id,)).fetchone()[0]
             conn.execute(
-                "UPDATE alerts SET match_state = 'current', gone_since = NULL, last_matched_at = ?"
-                " WHERE id = ?",
+                "UPDATE alerts SET match_state = 'current', gone_since = NULL, last_matched_at = ? WHERE id = ?",
                 (at, alert_id),
             )
             if state == "gone":
@@ -209,18 +208,14 @@ def _mark_missing(
             "UPDATE alerts SET match_state = 'gone', gone_since = ?, updated_at = ? WHERE id = ?",
             (at, at, alert_id),
         )
-        audit.append(
-            db, "alert.match-gone", at=at, peer=peer, subject=f"alert:{alert_id}", session=session_id
-        )
+        audit.append(db, "alert.match-gone", at=at, peer=peer, subject=f"alert:{alert_id}", session=session_id)
     return len(rows)
 
 
 def _refresh_tiers(db: Database, peer: str) -> None:
     conn = db.conn
     for (alert_id,) in conn.execute("SELECT id FROM alerts WHERE peer = ?", (peer,)).fetchall():
-        keys = conn.execute(
-            "SELECT key_type, tier, current FROM alert_keys WHERE alert_id = ?", (alert_id,)
-        ).fetchall()
+        keys = conn.execute("SELECT key_type, tier, current FROM alert_keys WHERE alert_id = ?", (alert_id,)).fetchall()
         current = [(k, t) for k, t, c in keys if c] or [(k, t) for k, t, _ in keys]
         if current:
             tier, _ = _strongest(current)
@@ -228,7 +223,8 @@ def _refresh_tiers(db: Database, peer: str) -> None:
 
 
 _ALERT_SQL = (
-    "SELECT a.id, a.peer, c.case_ref, a.tier, a.status, a.match_state, a.created_at, a.updated_at, a.reason"
+    "SELECT a.id, a.peer, c.case_ref, a.tier, a.status, a.match_state, a.created_at, a.updated_at, a.reason,"
+    " a.safeguarding"
     " FROM alerts a JOIN cases c ON c.id = a.case_id"
 )
 
@@ -248,7 +244,19 @@ def _load(db: Database, rows: Iterable[Sequence[Any]]) -> list[Alert]:
         best = min(pool, key=lambda k: (_TIER_RANK[k.tier], k.key_type))
         out.append(
             Alert(
-                r[0], r[1], r[2], r[3], best.key_type, best.match_handle, r[4], r[5], r[6], r[7], r[8], keys
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                best.key_type,
+                best.match_handle,
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                keys,
+                bool(r[9]),
             )
         )
     return out

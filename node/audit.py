@@ -63,9 +63,7 @@ class AuditProblem:
         return f"entry {self.seq}: {self.what}"
 
 
-def _digest(
-    prev_hash: str, seq: int, at: str, event: str, peer: str | None, subject: str | None, detail: str
-) -> str:
+def _digest(prev_hash: str, seq: int, at: str, event: str, peer: str | None, subject: str | None, detail: str) -> str:
     body = json.dumps([seq, at, event, peer, subject, detail], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 

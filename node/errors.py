@@ -12,6 +12,7 @@ __all__ = [
     "PeerFailed",
     "PermissionRefused",
     "QuotaExceeded",
+    "UnknownMatch",
     "status_for",
 ]
 
@@ -28,6 +29,10 @@ class QuotaExceeded(PolicyRefused):
     """The peer went over its set-size cap or its daily quota of keys."""
 
 
+class UnknownMatch(RemoteError):
+    """The peer referred to a match handle or request we do not share with it."""
+
+
 class PeerFailed(LocalError):
     """A session with a peer could not be completed; the message says what the peer or the network said."""
 
@@ -38,6 +43,8 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(error, PermissionRefused):
         return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(error, UnknownMatch):
+        return grpc.StatusCode.NOT_FOUND
     if isinstance(error, PolicyRefused):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(error, RemoteProtocolError | RemoteError):

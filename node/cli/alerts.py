@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
 
 from node.alerts import ALERT_STATUSES, Alert, confirm, dismiss, get_alert, list_alerts
 from node.cli.app import CliContext, emit_json, main
 from node.clock import now_iso
+from node.disclosure import SAFEGUARDING_NOTE
 from node.home import NodeHome
 from node.store import open_database, transaction
 
@@ -28,26 +30,22 @@ def alerts() -> None:
 def _show(alert: Alert) -> None:
     console = Console()
     console.print(f"[bold]alert {alert.id}[/bold]  {alert.status}  ({alert.match_state})")
-    console.print(
-        f"our case {alert.case_ref} matched {alert.peer}; strongest: {alert.key_type} ({alert.tier})"
-    )
+    console.print(f"our case {alert.case_ref} matched {alert.peer}; strongest: {alert.key_type} ({alert.tier})")
     console.print(f"match handle {alert.match_handle}")
     if alert.reason:
         console.print(f"reason: {alert.reason}")
+    if alert.safeguarding:
+        console.print(Panel(SAFEGUARDING_NOTE, style="bold red"))
     table = Table()
     for column in ("key type", "tier", "match handle", "current", "first seen", "last seen"):
         table.add_column(column)
     for k in alert.keys:
-        table.add_row(
-            k.key_type, k.tier, k.match_handle, "yes" if k.current else "no", k.first_seen, k.last_seen
-        )
+        table.add_row(k.key_type, k.tier, k.match_handle, "yes" if k.current else "no", k.first_seen, k.last_seen)
     console.print(table)
 
 
 @alerts.command("list")
-@click.option(
-    "--status", type=click.Choice(ALERT_STATUSES), default=None, help="Only alerts with this status."
-)
+@click.option("--status", type=click.Choice(ALERT_STATUSES), default=None, help="Only alerts with this status.")
 @click.option("--peer", default=None, help="Only alerts with this peer agency.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_obj
@@ -66,9 +64,7 @@ def alerts_list(obj: CliContext, status: str | None, peer: str | None, as_json: 
     for column in ("id", "peer", "our case", "key type", "tier", "status", "match", "created"):
         table.add_column(column)
     for a in found:
-        table.add_row(
-            str(a.id), a.peer, a.case_ref, a.key_type, a.tier, a.status, a.match_state, a.created_at
-        )
+        table.add_row(str(a.id), a.peer, a.case_ref, a.key_type, a.tier, a.status, a.match_state, a.created_at)
     Console().print(table)
 
 

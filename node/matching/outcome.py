@@ -30,9 +30,7 @@ class SessionFacts:
     day: str
 
 
-def _row(
-    facts: SessionFacts, status: str, own: int, peer: int, hits: int, reason: str | None
-) -> SessionRecord:
+def _row(facts: SessionFacts, status: str, own: int, peer: int, hits: int, reason: str | None) -> SessionRecord:
     return SessionRecord(
         session_id=facts.session_id,
         peer=facts.peer,
@@ -61,9 +59,7 @@ def record_completed(
     db = open_database(home)
     at = now_iso()
     with transaction(db):
-        record_session(
-            db, _row(facts, "completed", result.own_size, result.peer_size, result.intersection_size, None)
-        )
+        record_session(db, _row(facts, "completed", result.own_size, result.peer_size, result.intersection_size, None))
         summary = None
         if result.handles is not None:
             matched = [
@@ -97,9 +93,7 @@ def record_completed(
     return summary
 
 
-def record_failed(
-    home: NodeHome, facts: SessionFacts, own_size: int, peer_size: int, reason: str, code: str
-) -> None:
+def record_failed(home: NodeHome, facts: SessionFacts, own_size: int, peer_size: int, reason: str, code: str) -> None:
     db = open_database(home)
     with transaction(db):
         record_session(db, _row(facts, "failed", own_size, peer_size, 0, reason))

@@ -102,9 +102,7 @@ async def match_peer(
         max_peer_set_size=allowance,
     )
 
-    def outcome(
-        status: str, error: str | None, new: int | None = None, gone: int | None = None
-    ) -> PeerOutcome:
+    def outcome(status: str, error: str | None, new: int | None = None, gone: int | None = None) -> PeerOutcome:
         result = session.result
         return PeerOutcome(
             peer=peer.code,
@@ -131,9 +129,7 @@ async def match_peer(
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ]
     try:
-        async with grpc.aio.secure_channel(
-            target_of(peer), channel_credentials(home, peer), options
-        ) as channel:
+        async with grpc.aio.secure_channel(target_of(peer), channel_credentials(home, peer), options) as channel:
             await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT_S)
             outgoing: asyncio.Queue[pb.PsiFrame | None] = asyncio.Queue(maxsize=_QUEUE_FRAMES)
             await outgoing.put(encode(opening[0], header))
@@ -183,9 +179,7 @@ async def match_peer(
             record_failed, home, facts, session.own_size, max(session.peer_size, 0), error, type(exc).__name__
         )
         return outcome("failed", error)
-    summary: RecordSummary | None = await asyncio.to_thread(
-        record_completed, home, facts, session_input, result
-    )
+    summary: RecordSummary | None = await asyncio.to_thread(record_completed, home, facts, session_input, result)
     return outcome(
         "completed",
         None,

@@ -51,7 +51,7 @@ async def create_server(watch: ConfigWatch, listen: Address | None = None) -> Ru
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
     )
-    pb_grpc.add_ExchangeServicer_to_server(ExchangeService(watch), server)  # type: ignore[abstract]
+    pb_grpc.add_ExchangeServicer_to_server(ExchangeService(watch), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from crypto.certificates import agency_of, fingerprint, same_fingerprint
 from crypto.errors import CasebridgeError
 from crypto.suite import suite_by_name
 from matcher.psi import Message, Mode, PsiResult, PsiSession, Role
 from node.clock import now_iso, today_iso
-from node.config import NodeConfig, Peer
+from node.config import Peer
 from node.errors import NotAPeer, PermissionRefused, QuotaExceeded, status_for
 from node.matching.driver import drive
 from node.matching.elements import SessionInput, load_session_input
@@ -30,14 +29,16 @@ from node.matching.outcome import (
     record_refused,
     record_started,
 )
-from node.net.tls import ConfigWatch, caller_certificate
+from node.net.disclosure_service import DisclosureRpcs
+from node.net.peers import identify_caller
+from node.net.tls import ConfigWatch
 from node.sessions import keys_received_today
 from node.store import open_database, transaction
 from node.wire import decode, decode_open, encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 
-__all__ = ["ExchangeService", "identify_caller"]
+__all__ = ["ExchangeService"]
 
 log = logging.getLogger("casebridge.server")
 
@@ -45,30 +46,12 @@ log = logging.getLogger("casebridge.server")
 _QUEUE_FRAMES = 8
 
 
-def identify_caller(context: grpc.aio.ServicerContext, config: NodeConfig) -> Peer:  # type: ignore[type-arg]
-    """The configured peer whose pinned certificate the caller presented; NotAPeer otherwise."""
-    cert = caller_certificate(context)
-    if cert is None:
-        raise NotAPeer("the caller presented no client certificate")
-    presented = fingerprint(cert)
-    try:
-        claimed = agency_of(cert)
-    except CasebridgeError:
-        claimed = "?"
-    for peer in config.peers:
-        if same_fingerprint(peer.fingerprint, presented):
-            if peer.code != claimed:
-                raise NotAPeer(f"the certificate pinned for {peer.code} names agency {claimed}")
-            return peer
-    raise NotAPeer(f"agency {claimed} (certificate {presented[:23]}…) is not a configured peer")
-
-
 async def _decoded(frames: AsyncIterator[pb.PsiFrame]) -> AsyncIterator[Message]:
     async for frame in frames:
         yield decode(frame)
 
 
-class ExchangeService(pb_grpc.ExchangeServicer):
+class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
     def __init__(self, watch: ConfigWatch) -> None:
         self.watch = watch
         self.home = watch.home
@@ -82,9 +65,7 @@ class ExchangeService(pb_grpc.ExchangeServicer):
         try:
             peer = identify_caller(context, config)
         except NotAPeer as exc:
-            await asyncio.to_thread(
-                record_refused, self.home, peer=None, reason=str(exc), code="PERMISSION_DENIED"
-            )
+            await asyncio.to_thread(record_refused, self.home, peer=None, reason=str(exc), code="PERMISSION_DENIED")
             log.warning("refused a caller: %s", exc)
             await context.abort(status_for(exc), str(exc))
             return
@@ -139,9 +120,7 @@ class ExchangeService(pb_grpc.ExchangeServicer):
         async def run() -> PsiResult:
             try:
                 await asyncio.to_thread(session.receive, opened)
-                return await drive(
-                    session, send=lambda m: outgoing.put(encode(m)), incoming=_decoded(request_iterator)
-                )
+                return await drive(session, send=lambda m: outgoing.put(encode(m)), incoming=_decoded(request_iterator))
             finally:
                 await outgoing.put(None)
 

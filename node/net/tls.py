@@ -70,9 +70,7 @@ def server_credentials(watch: ConfigWatch) -> grpc.ServerCredentials:
 
     # gRPC accepts a fetcher that returns None ("unchanged"); the type stubs do not say so.
     fetcher = cast(Callable[[], grpc.ServerCertificateConfiguration], fetch)
-    return grpc.dynamic_ssl_server_credentials(
-        configuration(watch.get()), fetcher, require_client_authentication=True
-    )
+    return grpc.dynamic_ssl_server_credentials(configuration(watch.get()), fetcher, require_client_authentication=True)
 
 
 def channel_credentials(home: NodeHome, peer: Peer) -> grpc.ChannelCredentials:

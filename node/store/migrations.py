@@ -138,3 +138,107 @@ def _match_keys(db: Database) -> None:
         "CREATE INDEX match_keys_by_person ON match_keys(person_id) WHERE person_id IS NOT NULL",
     )
 
+
+@migration("0003_sessions_alerts_audit")
+def _sessions_alerts_audit(db: Database) -> None:
+    _run(
+        db,
+        # Every PSI session we took part in, either role. The daily quota sums peer_size per peer and day.
+        """CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('initiator', 'responder')),
+            mode TEXT NOT NULL,
+            key_types TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'refused')),
+            own_size INTEGER NOT NULL,
+            peer_size INTEGER NOT NULL,
+            intersection INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            day TEXT NOT NULL,
+            reason TEXT,
+            UNIQUE (session_id, peer)
+        )""",
+        "CREATE INDEX sessions_by_peer_day ON sessions(peer, day)",
+        # One alert per (peer, own case). Never deleted by matching: a vanished match sets match_state.
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            peer TEXT NOT NULL,
+            case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+            tier TEXT NOT NULL CHECK (tier IN ('strong', 'medium', 'weak')),
+            status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'confirmed', 'dismissed')),
+            match_state TEXT NOT NULL DEFAULT 'current' CHECK (match_state IN ('current', 'gone')),
+            reason TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_matched_at TEXT NOT NULL,
+            gone_since TEXT,
+            UNIQUE (peer, case_id)
+        )""",
+        "CREATE INDEX alerts_by_status ON alerts(status)",
+        # The matched keys of an alert. element is our own stored hash-to-group value (already in
+        # match_keys); match_handle is the opaque name both agencies share for the match.
+        """CREATE TABLE alert_keys (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            key_type TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            element BLOB NOT NULL,
+            match_handle BLOB NOT NULL,
+            first_session TEXT NOT NULL,
+            last_session TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            current INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (alert_id, element)
+        )""",
+        "CREATE INDEX alert_keys_by_handle ON alert_keys(match_handle)",
+        # The hash chain (see node/audit.py) and its head, kept apart so a deleted tail shows.
+        """CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            peer TEXT,
+            subject TEXT,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
+    )
+
+
+@migration("0004_disclosures")
+def _disclosures(db: Database) -> None:
+    _run(
+        db,
+        # Both directions of the two-step follow-up. Outgoing rows are ours (alert_id = our alert); incoming
+        # rows are a peer's requests about one of our alerts (alert_id = our alert holding the handle).
+        # release/signature hold the signed release exactly as produced, so it can be re-verified later.
+        """CREATE TABLE disclosures (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('outgoing', 'incoming')),
+            peer TEXT NOT NULL,
+            alert_id INTEGER REFERENCES alerts(id) ON DELETE SET NULL,
+            match_handle BLOB NOT NULL,
+            purpose TEXT NOT NULL,
+            legal_basis TEXT NOT NULL,
+            handling TEXT NOT NULL CHECK (handling IN ('H0', 'H1', 'H2', 'H3')),
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'denied')),
+            reason TEXT,
+            fields TEXT,
+            release BLOB,
+            signature BLOB,
+            safeguarding INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            decided_at TEXT,
+            UNIQUE (request_id, direction)
+        )""",
+        "CREATE INDEX disclosures_by_status ON disclosures(status, direction)",
+        # Set on the requester's alert when a release names a victim: the marker travels with the alert.
+        "ALTER TABLE alerts ADD COLUMN safeguarding INTEGER NOT NULL DEFAULT 0",
+    )

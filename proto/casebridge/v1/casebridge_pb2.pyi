@@ -60,13 +60,13 @@ class _HandlingEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumT
     DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     HANDLING_UNSPECIFIED: _Handling.ValueType  # 0
     HANDLING_H0: _Handling.ValueType  # 1
-    """may be shared within the receiving agency"""
+    """for preventing and combating crime; no further restriction"""
     HANDLING_H1: _Handling.ValueType  # 2
-    """may be used for the stated purpose only"""
+    """not for use as evidence in judicial proceedings without the owner's permission"""
     HANDLING_H2: _Handling.ValueType  # 3
-    """may not be shared beyond the requesting unit without the owner's consent"""
+    """not to be passed on to anyone without the owner's permission"""
     HANDLING_H3: _Handling.ValueType  # 4
-    """intelligence only: may not be used as evidence"""
+    """further restrictions apply, as stated with the request"""
 
 class Handling(_Handling, metaclass=_HandlingEnumTypeWrapper):
     """------------------------------------------------------------------------------------------- disclosure
@@ -76,13 +76,13 @@ class Handling(_Handling, metaclass=_HandlingEnumTypeWrapper):
 
 HANDLING_UNSPECIFIED: Handling.ValueType  # 0
 HANDLING_H0: Handling.ValueType  # 1
-"""may be shared within the receiving agency"""
+"""for preventing and combating crime; no further restriction"""
 HANDLING_H1: Handling.ValueType  # 2
-"""may be used for the stated purpose only"""
+"""not for use as evidence in judicial proceedings without the owner's permission"""
 HANDLING_H2: Handling.ValueType  # 3
-"""may not be shared beyond the requesting unit without the owner's consent"""
+"""not to be passed on to anyone without the owner's permission"""
 HANDLING_H3: Handling.ValueType  # 4
-"""intelligence only: may not be used as evidence"""
+"""further restrictions apply, as stated with the request"""
 Global___Handling: typing_extensions.TypeAlias = Handling
 
 @typing.final

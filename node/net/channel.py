@@ -1,0 +1,46 @@
+"""Opening a mutual-TLS channel to a configured peer (for the unary disclosure calls)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+
+from node.config import Peer
+from node.errors import PeerFailed
+from node.home import NodeHome
+from node.net.tls import channel_credentials
+
+__all__ = ["CALL_TIMEOUT_S", "describe_rpc_error", "peer_channel", "peer_target"]
+
+CALL_TIMEOUT_S = 15.0
+
+
+def peer_target(peer: Peer) -> str:
+    host = peer.address.host
+    return f"[{host}]:{peer.address.port}" if ":" in host else f"{host}:{peer.address.port}"
+
+
+def describe_rpc_error(peer: Peer, error: grpc.aio.AioRpcError) -> str:
+    code = error.code()
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return (
+            f"{peer.code} at {peer_target(peer)} is unreachable or refused the TLS handshake (is it serving, and "
+            "does each side pin the other's current certificate?)"
+        )
+    return f"{peer.code} answered {code.name}: {error.details()}"
+
+
+@asynccontextmanager
+async def peer_channel(home: NodeHome, peer: Peer) -> AsyncIterator[grpc.aio.Channel]:
+    """A ready channel to ``peer``; PeerFailed if it cannot be reached within the timeout."""
+    async with grpc.aio.secure_channel(peer_target(peer), channel_credentials(home, peer)) as channel:
+        try:
+            await asyncio.wait_for(channel.channel_ready(), CALL_TIMEOUT_S)
+        except TimeoutError:
+            raise PeerFailed(
+                f"{peer.code} at {peer_target(peer)} did not answer within {CALL_TIMEOUT_S:.0f} s"
+            ) from None
+        yield channel
