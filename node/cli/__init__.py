@@ -17,6 +17,7 @@ from node.cli import identity as _identity  # noqa: F401
 from node.cli import match as _match  # noqa: F401
 from node.cli import normalize as _normalize  # noqa: F401
 from node.cli import peers as _peers  # noqa: F401
+from node.cli import purge as _purge  # noqa: F401
 from node.cli import serve as _serve  # noqa: F401
 from node.cli.app import main
 

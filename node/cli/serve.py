@@ -8,17 +8,22 @@ import signal
 
 import click
 
+from crypto.errors import CasebridgeError
 from node.cli.app import CliContext, main
+from node.clock import now
 from node.config import parse_address
 from node.home import NodeHome
 from node.logs import configure_logging
 from node.net.server import create_server
 from node.net.tls import ConfigWatch
-from node.store import open_database
+from node.retention import PurgeSummary, purge
+from node.store import open_database, transaction
 
 __all__ = ["serve"]
 
 log = logging.getLogger("casebridge.server")
+
+RETENTION_INTERVAL_S = 24 * 3600
 
 
 async def _serve(home: NodeHome, listen: str | None, grace: float) -> None:
@@ -28,14 +33,39 @@ async def _serve(home: NodeHome, listen: str | None, grace: float) -> None:
     running = await create_server(watch, parse_address(listen) if listen else None)
     host = (parse_address(listen) if listen else config.listen).host
     log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
+    retention = asyncio.ensure_future(_retention_loop(home, watch))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    retention.cancel()
     log.info("stopping: letting running sessions finish for up to %.0f s", grace)
     await running.stop(grace)
     log.info("stopped")
+
+
+def _purge_once(home: NodeHome, retention_days: int) -> PurgeSummary:
+    db = open_database(home)
+    with transaction(db):
+        return purge(db, retention_days, now())
+
+
+async def _retention_loop(home: NodeHome, watch: ConfigWatch) -> None:
+    """Apply the retention period at start and then once a day."""
+    while True:
+        try:
+            summary = await asyncio.to_thread(_purge_once, home, watch.get().retention_days)
+            if summary.alerts or summary.denied_requests or summary.releases:
+                log.info(
+                    "retention: purged %d alert(s), %d denied request(s), %d release(s)",
+                    summary.alerts,
+                    summary.denied_requests,
+                    summary.releases,
+                )
+        except CasebridgeError as exc:
+            log.warning("retention purge failed: %s", exc)
+        await asyncio.sleep(RETENTION_INTERVAL_S)
 
 
 @main.command()
