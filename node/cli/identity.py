@@ -19,8 +19,17 @@ from crypto.certificates import (
     validate_agency_code,
 )
 from crypto.errors import LocalError
+from node.bundle import bundle_of, render_bundle
 from node.cli.app import CliContext, emit_json, fail, main
-from node.config import FEDERATION_NAME, initial_document, load_config, parse_address, write_new_config
+from node.config import (
+    FEDERATION_NAME,
+    Address,
+    NodeConfig,
+    initial_document,
+    load_config,
+    parse_address,
+    write_new_config,
+)
 from node.home import NodeHome
 
 __all__ = ["identity", "init"]
@@ -38,9 +47,7 @@ def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 def _refuse_existing(home: Path) -> None:
     if NodeHome(home).config.exists():
-        fail(
-            f"{home} already holds a node (casebridge.toml); refusing to overwrite it. Choose another --home."
-        )
+        fail(f"{home} already holds a node (casebridge.toml); refusing to overwrite it. Choose another --home.")
     if home.exists() and (not home.is_dir() or any(home.iterdir())):
         fail(f"{home} exists and is not an empty directory; refusing to use it as a node home")
 
@@ -152,27 +159,62 @@ def init(
         click.echo(f"installed the federation secret at {final.federation_secret}")
 
 
+def _write_bundle(home: NodeHome, config: NodeConfig, target: Path, address: Address | None) -> None:
+    text = render_bundle(bundle_of(home, config, address))
+    if str(target) == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            # Rewriting an identical file would only disturb whoever watches it (and deploy reruns).
+            click.echo(f"bundle {target} is up to date", err=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise LocalError(f"{target}: cannot write the identity bundle ({type(exc).__name__})") from None
+    click.echo(f"wrote identity bundle {target}", err=True)
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--bundle",
+    "bundle_file",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="Also write our identity bundle (agency, address, certificate, fingerprint) to FILE; '-': stdout.",
+)
+@click.option(
+    "--advertise",
+    default=None,
+    help="HOST:PORT peers should dial, written into the bundle. Default: the listen address.",
+)
 @click.pass_obj
-def identity(obj: CliContext, as_json: bool) -> None:
+def identity(obj: CliContext, as_json: bool, bundle_file: Path | None, advertise: str | None) -> None:
     """Show this node's agency, address, certificate and its SHA-256 fingerprint.
 
-    Give the certificate file to peers; they compare the fingerprint with you by another channel
-    before pinning it with 'casebridge peers add'.
+    Give the certificate file to peers, or better the bundle written with --bundle (one file with the
+    address and certificate, no secret); they compare the fingerprint with you by another channel before
+    pinning it with 'casebridge peers add --bundle'.
 
     \b
     Example:
       casebridge identity --json
+      casebridge identity --bundle NL-NP.bundle --advertise casebridge.politie.example:7443
     """
     home = NodeHome(obj.home.absolute())
     config = load_config(home)
+    if bundle_file is not None:
+        _write_bundle(home, config, bundle_file, parse_address(advertise) if advertise else None)
+        if str(bundle_file) == "-":
+            return
     try:
         cert = load_certificate(home.tls_cert.read_bytes())
     except OSError as exc:
-        raise LocalError(
-            f"{home.tls_cert}: cannot read the node certificate ({type(exc).__name__})"
-        ) from None
+        raise LocalError(f"{home.tls_cert}: cannot read the node certificate ({type(exc).__name__})") from None
     result = {
         "agency": config.agency,
         "address": str(config.listen),
