@@ -16,9 +16,11 @@ from crypto.certificates import (
     certificate_pem,
     fingerprint,
     load_certificate,
+    same_fingerprint,
     validate_agency_code,
 )
 from crypto.errors import CasebridgeError, LocalError
+from node.bundle import read_bundle
 from node.cli.app import CliContext, emit_json, fail, main
 from node.config import NodeConfig, Peer, load_config, parse_address, parse_key_types, update_config
 from node.home import NodeHome
@@ -48,54 +50,110 @@ def peers() -> None:
 
 
 @peers.command("add")
-@click.argument("code")
-@click.option("--address", required=True, help="HOST:PORT of the peer's node; IPv6 in brackets.")
+@click.argument("code", required=False)
+@click.option(
+    "--bundle",
+    "bundle_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The peer's identity bundle ('casebridge identity --bundle'); gives CODE, address and certificate.",
+)
+@click.option("--address", default=None, help="HOST:PORT of the peer's node; IPv6 in brackets.")
 @click.option(
     "--cert",
     "cert_file",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="The peer's node certificate (PEM), received from the peer; its agency code must be CODE.",
 )
-@click.option(
-    "--types", default=None, help="Key types shared with this peer, comma-separated. Default: policy."
-)
+@click.option("--types", default=None, help="Key types shared with this peer, comma-separated. Default: policy.")
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None, help="Most keys per session.")
 @click.option("--daily-quota", type=click.IntRange(min=1), default=None, help="Most keys per day.")
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="If CODE is already pinned with this same certificate, say so and change nothing (exit 0).",
+)
 @click.pass_obj
 def peers_add(
     obj: CliContext,
-    code: str,
-    address: str,
-    cert_file: Path,
+    code: str | None,
+    bundle_file: Path | None,
+    address: str | None,
+    cert_file: Path | None,
     types: str | None,
     max_set_size: int | None,
     daily_quota: int | None,
+    skip_existing: bool,
 ) -> None:
     """Pin peer agency CODE: copy its certificate into the home and record its fingerprint.
 
-    Compare the printed fingerprint with the one the peer reads out from 'casebridge identity' over
-    another channel before relying on it. Options left out follow the [policy] table of the config.
+    Give either CODE with --address and --cert, or the peer's identity bundle with --bundle (CODE and
+    --address may still be given: CODE must then match, --address overrides the bundle's). Compare the
+    printed fingerprint with the one the peer reads out from 'casebridge identity' over another channel
+    before relying on it. Options left out follow the [policy] table of the config.
 
     \b
     Example:
       casebridge peers add RO-DIICOT --address [2001:db8::7]:7443 --cert ./RO-DIICOT.crt \\
           --types phone,passport,iban --max-set-size 500000 --daily-quota 2000000
+      casebridge peers add --bundle ./DE-BKA.bundle --types phone,passport
     """
     home = _home(obj)
+    config = load_config(home)
+    if bundle_file is not None:
+        if cert_file is not None:
+            fail("peers add: give either --bundle or --cert, not both")
+        bundle = read_bundle(bundle_file)
+        if code is not None and code != bundle.agency:
+            raise _peer_error(code, "--bundle", f"{bundle_file} is the bundle of {bundle.agency}")
+        if bundle.federation != config.federation:
+            raise _peer_error(
+                bundle.agency,
+                "--bundle",
+                f"{bundle_file} belongs to federation {bundle.federation}, this node to {config.federation}",
+            )
+        code = bundle.agency
+        address = address or str(bundle.address)
+        pem, source = bundle.certificate_pem, str(bundle_file)
+    else:
+        if code is None or address is None or cert_file is None:
+            fail("peers add: give CODE with --address and --cert, or --bundle FILE")
+            return
+        try:
+            pem = cert_file.read_bytes()
+        except OSError as exc:
+            raise _peer_error(code, "--cert", f"cannot read {cert_file} ({type(exc).__name__})") from None
+        source = str(cert_file)
+    assert code is not None and address is not None
     try:
         validate_agency_code(code)
     except LocalError as exc:
         raise _peer_error(code, "CODE", str(exc)) from None
-    config = load_config(home)
     if code == config.agency:
         raise _peer_error(code, "CODE", "that is this node's own agency")
-    if config.peer(code) is not None:
-        raise _peer_error(code, "CODE", f"already configured; run 'casebridge peers remove {code}' first")
     try:
         parsed_address = parse_address(address)
     except LocalError as exc:
         raise _peer_error(code, "--address", str(exc)) from None
+    try:
+        cert = load_certificate(pem)
+        carried = agency_of(cert)
+    except CasebridgeError as exc:
+        raise _peer_error(code, "--cert", f"{source}: {exc}") from None
+    existing = config.peer(code)
+    if existing is not None:
+        if skip_existing and same_fingerprint(existing.fingerprint, fingerprint(cert)):
+            click.echo(f"{code} is already pinned with this certificate; nothing changed")
+            if existing.address != parsed_address:
+                click.echo(
+                    f"note: {code} stays at {existing.address}, not {parsed_address}; to move it, run "
+                    f"'casebridge peers remove {code}' and add it again",
+                    err=True,
+                )
+            click.echo(f"fingerprint {existing.fingerprint}")
+            return
+        raise _peer_error(code, "CODE", f"already configured; run 'casebridge peers remove {code}' first")
     entry: dict[str, Any] = {"address": str(parsed_address)}
     if types is not None:
         try:
@@ -106,17 +164,10 @@ def peers_add(
         entry["max_set_size"] = max_set_size
     if daily_quota is not None:
         entry["daily_quota"] = daily_quota
-    try:
-        cert = load_certificate(cert_file.read_bytes())
-        carried = agency_of(cert)
-    except OSError as exc:
-        raise _peer_error(code, "--cert", f"cannot read {cert_file} ({type(exc).__name__})") from None
-    except CasebridgeError as exc:
-        raise _peer_error(code, "--cert", f"{cert_file}: {exc}") from None
     if carried != code:
-        raise _peer_error(code, "--cert", f"{cert_file} carries agency {carried}, not {code}")
+        raise _peer_error(code, "--cert", f"{source} carries agency {carried}, not {code}")
     if cert.not_valid_after_utc <= datetime.now(UTC):
-        raise _peer_error(code, "--cert", f"{cert_file} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+        raise _peer_error(code, "--cert", f"{source} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
     relative = Path(PEERS_DIR) / f"{code}.crt"
     pinned = home.root / relative
     pinned.parent.mkdir(mode=0o700, exist_ok=True)
