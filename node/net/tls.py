@@ -1,9 +1,10 @@
 """Mutual-TLS credentials built from the node home and the pinned peer certificates.
 
-The server trusts exactly the pinned peer certificates (each self-signed, so each is its own root): a client
-without a certificate, or with any certificate that is not pinned, fails the TLS handshake and never reaches
-a handler. The server re-reads the pinned set when the config file changes, so ``peers add`` and
-``peers remove`` take effect for new connections without a restart.
+The server trusts exactly the pinned peer certificates (each self-signed, so each is its own root) and its own
+certificate (for the local health probe, which holds our key): a client without a certificate, or with any
+other certificate, fails the TLS handshake and never reaches a handler. The server re-reads the pinned set
+when the config file changes, so ``peers add`` and ``peers remove`` take effect for new connections without
+a restart.
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ class ConfigWatch:
 
 
 def _trusted_roots(home: NodeHome, config: NodeConfig) -> bytes:
-    pems = [peer.certificate.read_bytes() for peer in config.peers]
-    # With no peer yet, trust only our own certificate: nobody else holds its key, so every client is
-    # refused, and adding the first peer needs no restart.
-    return b"".join(pems) or home.tls_cert.read_bytes()
+    # Our own certificate is always trusted so that 'casebridge health' on this host (holding our key)
+    # can complete the handshake; it is not a peer, so the Exchange handlers still refuse it. It also
+    # keeps the set non-empty before the first peer is added, which then needs no restart.
+    pems = [home.tls_cert.read_bytes(), *(peer.certificate.read_bytes() for peer in config.peers)]
+    return b"".join(pems)
 
 
 def server_credentials(watch: ConfigWatch) -> grpc.ServerCredentials:
