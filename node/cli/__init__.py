@@ -13,6 +13,7 @@ from node.cli import bench_import as _bench_import  # noqa: F401
 from node.cli import cases as _cases  # noqa: F401
 from node.cli import demo as _demo  # noqa: F401
 from node.cli import disclose as _disclose  # noqa: F401
+from node.cli import health as _health  # noqa: F401
 from node.cli import identity as _identity  # noqa: F401
 from node.cli import match as _match  # noqa: F401
 from node.cli import normalize as _normalize  # noqa: F401
