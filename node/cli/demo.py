@@ -1,41 +1,59 @@
-"""``casebridge demo``: the end-to-end tour (grows with the node)."""
+"""``casebridge demo``: three agencies on loopback, end to end."""
 
 from __future__ import annotations
 
-import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
-from crypto import DEFAULT_SUITE
-from matcher.psi import Mode, PsiSession, Role
-from node.bench.psi import run_in_memory
 from node.cli.app import main
+from node.demo import run_demo
 
 __all__ = ["demo"]
 
-_NL = ["+31612345678", "+40721000111", "X1234567", "anna.k@example.org"]
-_RO = ["+40721000111", "+40744555666", "X1234567", "ion.p@example.ro"]
-
 
 @main.command()
-def demo() -> None:
-    """Run two agencies' PSI sessions in memory and print what each side learns.
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to keep the three node homes (default: a new folder under the system temp dir).",
+)
+def demo(folder: Path | None) -> None:
+    """Run three agencies (NL-NP, DE-BKA, RO-DIICOT) on loopback: import, match, alerts, one disclosure.
+
+    The nodes speak gRPC over mutual TLS with each other exactly as deployed nodes do. The homes stay in the
+    folder printed at the end, so you can keep exploring with the CLI.
 
     \b
     Example:
-      casebridge demo
+      casebridge demo --dir /tmp/casebridge-demo
     """
-    secret = os.urandom(32)
-    nl = DEFAULT_SUITE.hash_keys(secret, [("id", v) for v in _NL])
-    ro = DEFAULT_SUITE.hash_keys(secret, [("id", v) for v in _RO])
-    for mode in Mode:
-        a = PsiSession(
-            role=Role.INITIATOR, suite=DEFAULT_SUITE, elements=nl, random_bytes=os.urandom, mode=mode
-        )
-        b = PsiSession(role=Role.RESPONDER, suite=DEFAULT_SUITE, elements=ro, random_bytes=os.urandom)
-        wire = run_in_memory(a, b)
-        assert a.result is not None and b.result is not None
-        click.echo(f"{mode.value}: {wire} bytes crossed; intersection size {a.result.intersection_size}")
-        if a.result.matched is not None and b.result.matched is not None:
-            click.echo(f"  NL-NP learns its matched entries: {sorted(a.result.matched)}")
-            click.echo(f"  RO-DIICOT learns its matched entries: {sorted(b.result.matched)}")
+    if folder is not None and folder.exists() and any(folder.iterdir()):
+        raise click.ClickException(f"{folder} is not empty; choose a new folder for the demo")
+    chosen = folder or Path(tempfile.mkdtemp(prefix="casebridge-demo-"))
+    console = Console()
+    started = time.monotonic()
+
+    def show(code: str, alerts: list[dict[str, Any]]) -> None:
+        table = Table(title=f"{code}: {len(alerts)} alert(s)", title_justify="left")
+        for column in ("id", "our case", "matched", "strongest key", "tier", "key types"):
+            table.add_column(column)
+        ordered = sorted(alerts, key=lambda a: (not a["case_ref"].startswith(code.split("-")[0] + "-2026"), a["id"]))
+        for a in ordered[:10]:
+            table.add_row(str(a["id"]), a["case_ref"], a["peer"], a["key_type"], a["tier"], ", ".join(a["key_types"]))
+        if len(alerts) > 10:
+            table.caption = f"and {len(alerts) - 10} more: casebridge --home {chosen / code.lower()} alerts list"
+        console.print(table)
+
+    run_demo(chosen, lambda text: console.print(text, highlight=False), show)
+    console.print(f"\nDone in {time.monotonic() - started:.1f} s. The node homes are in {chosen}:")
+    for code in ("nl-np", "de-bka", "ro-diicot"):
+        console.print(f"  casebridge --home {chosen / code} alerts list")
+    console.print(f"Serve a node again with: casebridge --home {chosen / 'nl-np'} serve", highlight=False)

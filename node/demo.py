@@ -1,0 +1,234 @@
+"""The end-to-end tour behind ``casebridge demo``: three agencies on loopback, from init to release.
+
+Everything runs through the same commands an operator or analyst types (invoked in-process to keep the
+tour fast); the three nodes serve real gRPC over mutual TLS on loopback ports from a background event loop.
+The homes stay in the folder the demo names, so a person can go on exploring with the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import socket
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from node.home import NodeHome
+from node.net.server import RunningServer, create_server
+from node.net.tls import ConfigWatch
+from node.synthetic import agency_case_files, write_jsonl
+
+__all__ = ["AGENCIES", "DemoNode", "StoryCases", "run_demo"]
+
+_T = TypeVar("_T")
+
+AGENCIES = ("NL-NP", "DE-BKA", "RO-DIICOT")
+FEDERATION = "demo-eu"
+BACKGROUND_CASES = 150
+
+
+def _story() -> dict[str, list[dict[str, Any]]]:
+    """Hand-written cases whose overlaps show each kind of match; every name and number is invented."""
+    return {
+        "NL-NP": [
+            {
+                "case_ref": "NL-2026-0042",
+                "title": "Recruitment through a fake modelling agency",
+                "summary": "Young women recruited online for 'modelling work' in Rotterdam, passports withheld.",
+                "contact": "liaison.thb@politie.example",
+                "opened": "2026-03-01",
+                "identifiers": [
+                    {"type": "phone", "value": "06 1234 5678", "region": "NL"},
+                    {"type": "email", "value": "Anna.K.Models+jobs@gmail.com"},
+                    {"type": "iban", "value": "NL91 ABNA 0417 1643 00"},
+                    {"type": "social", "platform": "instagram", "value": "@anna.k.models"},
+                ],
+                "persons": [
+                    {"name": "Ana Kovač", "dob": "1999-04-07", "role": "victim"},
+                    {"name": "Іван Петренко", "dob": "1990-01-15", "role": "suspect"},
+                ],
+            },
+            {
+                "case_ref": "NL-2026-0057",
+                "title": "Cash couriers paid in bitcoin",
+                "summary": "Couriers moving cash between Amsterdam and Bucharest.",
+                "contact": "liaison.thb@politie.example",
+                "opened": "2026-05-12",
+                "identifiers": [
+                    {"type": "crypto", "value": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"},
+                    {"type": "plate", "value": "B-123-XYZ", "country": "RO"},
+                ],
+                "persons": [],
+            },
+        ],
+        "DE-BKA": [
+            {
+                "case_ref": "DE-2026-1187",
+                "title": "Wohnungsprostitution Köln-Ehrenfeld",
+                "summary": "Flat used for forced prostitution; a Dutch mobile number in the adverts.",
+                "contact": "ermittlung-mh@bka.example",
+                "opened": "2026-04-20",
+                "identifiers": [
+                    {"type": "phone", "value": "+31 6 12345678"},
+                    {"type": "passport", "value": "05 123 4567", "country": "RO"},
+                    {"type": "email", "value": "annakmodels@googlemail.com"},
+                ],
+                "persons": [{"name": "Anna Kovac", "dob": "1999-04-07", "role": "victim"}],
+            },
+        ],
+        "RO-DIICOT": [
+            {
+                "case_ref": "RO-2026-0311",
+                "title": "Recrutare prin anunțuri false de muncă",
+                "summary": "Organised group recruiting through fake job adverts for Western Europe.",
+                "contact": "cooperare@diicot.example",
+                "opened": "2026-02-02",
+                "identifiers": [
+                    {"type": "passport", "value": "051234567", "country": "ROU"},
+                    {"type": "iban", "value": "NL91ABNA0417164300"},
+                    {"type": "phone", "value": "0040 721 234 567", "region": "RO"},
+                    {"type": "plate", "value": "B 123 XYZ", "country": "RO"},
+                ],
+                "persons": [
+                    {"name": "Ivan Petrenko", "dob": "1990-01-15", "role": "suspect"},
+                    {"name": "Ana Kovac", "dob": "1999-07-04", "role": "victim"},
+                ],
+            },
+        ],
+    }
+
+
+StoryCases = dict[str, list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class DemoNode:
+    code: str
+    home: Path
+    port: int
+
+
+class _Loop:
+    """An event loop in a background thread, serving the three nodes while the tour runs commands."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="demo-servers", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, _T], timeout: float = 30.0) -> _T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _cli(args: Sequence[str], *, quiet: bool = True) -> str:
+    """Run one casebridge command in this process; its stdout is returned (and shown unless quiet)."""
+    from node.cli import main  # the command tree, imported late: it imports this module's users
+
+    buffer = io.StringIO()
+    target: Any = buffer if quiet else contextlib.nullcontext()
+    with contextlib.redirect_stdout(buffer) if quiet else target:
+        try:
+            main.main(args=list(args), prog_name="casebridge", standalone_mode=False)
+        except click.ClickException as exc:
+            raise click.ClickException(f"casebridge {' '.join(args)}: {exc.format_message()}") from None
+    return buffer.getvalue()
+
+
+def run_demo(folder: Path, say: Callable[[str], None], show: Callable[[str, list[dict[str, Any]]], None]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    ports = _free_ports(len(AGENCIES))
+    nodes = [DemoNode(code, folder / code.lower(), port) for code, port in zip(AGENCIES, ports, strict=True)]
+
+    say(f"1. Three agencies set up their nodes in {folder} (one federation secret, handed over out of band)")
+    first = nodes[0]
+    for node in nodes:
+        args = ["--home", str(node.home), "init", "--agency", node.code, "--federation", FEDERATION,
+                "--listen", f"127.0.0.1:{node.port}"]  # fmt: skip
+        if node is not first:
+            args += ["--federation-secret", str(NodeHome(first.home).federation_secret)]
+        _cli(args)
+    for node in nodes:
+        for other in nodes:
+            if other is not node:
+                _cli(["--home", str(node.home), "peers", "add", other.code, "--address",
+                      f"127.0.0.1:{other.port}", "--cert", str(NodeHome(other.home).tls_cert)])  # fmt: skip
+    say("   each node pins the other two nodes' certificates")
+
+    say(f"2. Each agency imports its cases: a few linked ones and {BACKGROUND_CASES} synthetic background cases")
+    background = agency_case_files(AGENCIES, BACKGROUND_CASES, seed=11, overlap=0.1, pool_size=40)
+    story = _story()
+    for node in nodes:
+        path = write_jsonl(story[node.code] + background[node.code], folder / f"{node.code.lower()}-cases.jsonl")
+        say("   " + _cli(["--home", str(node.home), "cases", "import", str(path), "--workers", "1"]).strip())
+
+    say("3. The nodes serve over mutual TLS on loopback")
+    loop = _Loop()
+    servers: list[RunningServer] = []
+    try:
+        for node in nodes:
+            servers.append(loop.run(create_server(ConfigWatch(NodeHome(node.home)))))
+        say("4. Matching: NL-NP with DE-BKA and RO-DIICOT, then DE-BKA with RO-DIICOT")
+        for node, partners in ((nodes[0], [nodes[1], nodes[2]]), (nodes[1], [nodes[2]])):
+            outcomes = json.loads(_cli(["--home", str(node.home), "match", *[p.code for p in partners], "--json"]))
+            for o in outcomes:
+                say(f"   {node.code} <-> {o['peer']}: {o['own_size']} x {o['peer_size']} keys, "
+                    f"{o['intersection']} shared, {o['new_alerts']} new alerts for {node.code}")  # fmt: skip
+
+        say("5. Alerts: each agency sees only its own cases that matched, and with whom")
+        for node in nodes:
+            alerts = json.loads(_cli(["--home", str(node.home), "alerts", "list", "--json"]))
+            show(node.code, alerts)
+
+        say("6. Follow-up: DE-BKA asks NL-NP about the match on its case DE-2026-1187")
+        de, nl = nodes[1], nodes[0]
+        de_alerts = json.loads(_cli(["--home", str(de.home), "alerts", "list", "--json"]))
+        alert = next(a for a in de_alerts if a["case_ref"] == "DE-2026-1187" and a["peer"] == "NL-NP")
+        say("   " + _cli(["--home", str(de.home), "disclose", "request", str(alert["id"]), "--purpose",
+                          "joint investigation into the Rotterdam-Cologne recruitment network",
+                          "--legal-basis", "EU 2016/794 art. 18; StPO 161", "--handling", "H1"]).strip())  # fmt: skip
+        incoming = json.loads(_cli(["--home", str(nl.home), "disclose", "list", "--direction", "incoming", "--json"]))
+        request = incoming[-1]
+        say(f"   NL-NP sees a pending request about its case {request['case_ref']} (DE-BKA does not know that ref)")
+        say("   " + _cli(["--home", str(nl.home), "disclose", "approve", str(request["id"]),
+                          "--fields", "title,summary,contact,persons"]).strip())  # fmt: skip
+        outgoing = json.loads(_cli(["--home", str(de.home), "disclose", "list", "--direction", "outgoing", "--json"]))
+        released = outgoing[-1]
+        say(f"   DE-BKA received the signed release (handling {released['handling']}):")
+        for field, value in (released["released"] or {}).items():
+            text = "; ".join(f"{p['name']} ({p['role']})" for p in value) if field == "persons" else value
+            say(f"     {field}: {text}")
+        if released["safeguarding"]:
+            say(f"   {released['safeguarding_note']}")
+
+        say("7. Every node checks its audit log")
+        for node in nodes:
+            say(f"   {node.code}: " + _cli(["--home", str(node.home), "audit", "verify"]).strip())
+    finally:
+        for server in servers:
+            loop.run(server.stop(0))
+        loop.close()
