@@ -15,7 +15,7 @@ from matcher.psi import Message, Mode, PsiSession, Role, Tags
 from matcher.psi.messages import Elements
 from node.bench.workers import ParallelCrypto
 
-__all__ = ["PsiBenchResult", "make_sets", "run_psi_bench", "wire_size"]
+__all__ = ["PsiBenchResult", "make_sets", "openmined_run", "run_psi_bench", "wire_size"]
 
 OVERLAP = 0.10
 
@@ -59,10 +59,8 @@ def _varint_len(n: int) -> int:
 
 def wire_size(message: Message) -> int:
     """Bytes of one message on a gRPC stream: payload, protobuf field headers, gRPC frame header."""
-    if isinstance(message, Elements | Tags):
-        inner = 1 + _varint_len(len(message.data)) + len(message.data)
-    else:
-        inner = 48  # Open / Accept: suite name, mode, sizes
+    # Open / Accept carry a suite name, a mode and sizes: about 48 bytes.
+    inner = 1 + _varint_len(len(message.data)) + len(message.data) if isinstance(message, Elements | Tags) else 48
     return 5 + 1 + _varint_len(inner) + inner
 
 
@@ -81,7 +79,8 @@ def run_in_memory(initiator: PsiSession, responder: PsiSession) -> int:
     return wire
 
 
-def _openmined(ours: list[str], theirs: list[str]) -> tuple[float, float, int]:
+def openmined_run(ours: list[str], theirs: list[str]) -> tuple[float, float, int]:
+    """openmined-psi on the same items: (seconds, wire bytes per pair, intersection size)."""
     import private_set_intersection.python as omp
 
     started = time.perf_counter()
@@ -140,7 +139,7 @@ def run_psi_bench(
     om_seconds = om_rate = om_wire = None
     if compare_openmined:
         progress(f"running openmined-psi on the same {size} x {size} items")
-        om_seconds, om_wire, om_count = _openmined(ours, theirs)
+        om_seconds, om_wire, om_count = openmined_run(ours, theirs)
         om_rate = size / om_seconds
         correct = correct and om_count == len(expected)
     rate = size / session

@@ -6,6 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from node.bench.grpc_transport import run_grpc_bench
 from node.bench.psi import run_psi_bench
 from node.cli.app import emit_json, fail, main
 
@@ -37,15 +38,27 @@ def bench() -> None:
     default=None,
     help="Also run openmined-psi (the 'bench' extra) on the same data in the same run.",
 )
+@click.option(
+    "--transport",
+    type=click.Choice(["memory", "grpc"]),
+    default="memory",
+    show_default=True,
+    help="memory: both sides in this process. grpc: two real nodes in two processes over loopback mTLS.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_psi(size: int, workers: int, compare: str | None, as_json: bool) -> None:
+def bench_psi(size: int, workers: int, compare: str | None, transport: str, as_json: bool) -> None:
     """Run both sides of a mutual-reveal PSI session on SIZE x SIZE elements.
 
-    The result is checked against a plain set intersection; `correct` says whether it matched.
+    The result is checked against a plain set intersection; `correct` says whether it matched. With
+    `--transport grpc` two throw-away nodes are created (init, peers add), the responder runs as a
+    `casebridge serve` process and this process runs `match` against it; the session is timed from
+    opening the channel until both sides have recorded their alerts, and `correct` checks both sides'
+    alerts. There `--workers` only spreads the hashing, which the product does at import.
 
     \b
     Example:
       casebridge bench psi --size 100000 --workers 2 --compare openmined --json
+      casebridge bench psi --size 100000 --transport grpc --compare openmined --json
     """
     if compare == "openmined":
         try:
@@ -53,7 +66,8 @@ def bench_psi(size: int, workers: int, compare: str | None, as_json: bool) -> No
         except ImportError:
             fail("openmined-psi is not installed; install the 'bench' extra: pip install 'casebridge[bench]'")
     err = Console(stderr=True)
-    result = run_psi_bench(
+    run = run_grpc_bench if transport == "grpc" else run_psi_bench
+    result = run(
         size,
         workers,
         compare_openmined=compare == "openmined",
@@ -62,7 +76,8 @@ def bench_psi(size: int, workers: int, compare: str | None, as_json: bool) -> No
     if as_json:
         emit_json(result.as_json())
         return
-    table = Table(title=f"PSI {size:,} x {size:,}, {workers} worker(s), in memory")
+    where = "two nodes over gRPC" if transport == "grpc" else "in memory"
+    table = Table(title=f"PSI {size:,} x {size:,}, {workers} worker(s), {where}")
     table.add_column("measure")
     table.add_column("casebridge", justify="right")
     table.add_column("openmined-psi", justify="right")
@@ -80,15 +95,12 @@ def bench_psi(size: int, workers: int, compare: str | None, as_json: bool) -> No
     table.add_row(
         "wire bytes per pair",
         f"{result.wire_bytes_per_pair:.1f}",
-        "—"
-        if result.openmined_wire_bytes_per_pair is None
-        else f"{result.openmined_wire_bytes_per_pair:.1f}",
+        "—" if result.openmined_wire_bytes_per_pair is None else f"{result.openmined_wire_bytes_per_pair:.1f}",
     )
     Console().print(table)
     if result.ratio is not None:
         click.echo(
-            f"ratio {result.ratio:.2f} (with hashing {result.ratio_with_hashing:.2f}); "
-            f"correct: {result.correct}"
+            f"ratio {result.ratio:.2f} (with hashing {result.ratio_with_hashing:.2f}); correct: {result.correct}"
         )
     else:
         click.echo(f"correct: {result.correct}")

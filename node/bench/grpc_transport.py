@@ -1,0 +1,315 @@
+"""``casebridge bench psi --transport grpc``: two real nodes, each in its own process, over loopback mTLS.
+
+The initiator runs in this process (through :func:`node.net.client.match_peer`, the code behind
+``casebridge match``); the responder is a ``casebridge serve`` child process. Both homes are made with the
+real ``init`` and ``peers add`` commands. The elements are hashed here (timed apart: in the product that
+happens at import) and written straight into each node's database as phone match keys of one case each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from crypto import DEFAULT_SUITE
+from crypto.errors import LocalError
+from matcher.psi import Mode
+from node.bench.psi import PsiBenchResult, make_sets, openmined_run
+from node.bench.workers import ParallelCrypto
+from node.config import load_config
+from node.home import NodeHome
+from node.net.client import match_peer, target_of
+from node.net.tls import channel_credentials
+from node.store import open_database, transaction
+
+__all__ = ["run_grpc_bench"]
+
+INITIATOR = "XA-BENCH"
+RESPONDER = "XB-BENCH"
+FEDERATION = "bench"
+KEY_TYPE = "phone"
+GRPC_FRAME_HEADER = 5  # compressed flag + 4-byte length before every message on an HTTP/2 stream
+_READY_TIMEOUT_S = 60.0
+_STOP_TIMEOUT_S = 15.0
+_INSERT_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class _Node:
+    code: str
+    home: NodeHome
+    prefix: str  # case refs are prefix + position in the node's set
+
+
+def argv_for_subprocess(args: Sequence[str]) -> list[str]:
+    # The same interpreter and CLI as this process (node.cli.app is not imported: it imports this module).
+    return [sys.executable, "-m", "node.cli", *args]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(home: Path, *args: str) -> None:
+    done = subprocess.run(
+        argv_for_subprocess(["--home", str(home), *args]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise LocalError(f"casebridge {args[0]} failed while setting up the bench: {done.stderr.strip()}")
+
+
+def _make_nodes(root: Path, size: int, port_a: int, port_b: int) -> tuple[_Node, _Node]:
+    a = _Node(INITIATOR, NodeHome(root / "a"), "A-")
+    b = _Node(RESPONDER, NodeHome(root / "b"), "B-")
+    _cli(a.home.root, "init", "--agency", a.code, "--federation", FEDERATION, "--listen", f"127.0.0.1:{port_a}")
+    _cli(
+        b.home.root,
+        "init",
+        "--agency",
+        b.code,
+        "--federation",
+        FEDERATION,
+        "--listen",
+        f"127.0.0.1:{port_b}",
+        "--federation-secret",
+        str(a.home.federation_secret),
+    )
+    limits = ("--types", KEY_TYPE, "--max-set-size", str(size), "--daily-quota", str(size))
+    for me, peer, port in ((a, b, port_b), (b, a, port_a)):
+        _cli(
+            me.home.root,
+            "peers",
+            "add",
+            peer.code,
+            "--address",
+            f"127.0.0.1:{port}",
+            "--cert",
+            str(peer.home.tls_cert),
+            *limits,
+        )
+    return a, b
+
+
+def _load(node: _Node, phones: Sequence[str], elements: Sequence[bytes]) -> None:
+    """One open case per phone, each with its identifier and its stored match key, in one transaction."""
+    db = open_database(node.home)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    suite = DEFAULT_SUITE.name
+    try:
+        with transaction(db):
+            conn = db.conn
+            for start in range(0, len(phones), _INSERT_BATCH):
+                ids = range(start + 1, min(len(phones), start + _INSERT_BATCH) + 1)
+                conn.executemany(
+                    "INSERT INTO cases (id, case_ref, title, status, created_at, updated_at)"
+                    " VALUES (?, ?, 'bench', 'open', ?, ?)",
+                    ((i, f"{node.prefix}{i - 1}", now, now) for i in ids),
+                )
+                conn.executemany(
+                    "INSERT INTO identifiers (id, case_id, position, type, value) VALUES (?, ?, 0, ?, ?)",
+                    ((i, i, KEY_TYPE, phones[i - 1]) for i in ids),
+                )
+                conn.executemany(
+                    "INSERT INTO match_keys (id, case_id, identifier_id, key_type, tier, element, suite)"
+                    " VALUES (?, ?, ?, ?, 'strong', ?, ?)",
+                    ((i, i, i, KEY_TYPE, elements[i - 1], suite) for i in ids),
+                )
+    finally:
+        db.close()
+
+
+def _serve(node: _Node, port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            argv_for_subprocess(["--home", str(node.home.root), "serve", "--listen", f"127.0.0.1:{port}"]),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+async def _wait_serving(initiator: _Node, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Poll the responder's standard health service over mutual TLS until it reports SERVING."""
+    config = load_config(initiator.home)
+    peer = config.peer(RESPONDER)
+    assert peer is not None
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    async with grpc.aio.secure_channel(target_of(peer), channel_credentials(initiator.home, peer)) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if server.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise LocalError(f"the responder node exited with status {server.returncode}: {tail}")
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise LocalError(f"the responder node did not report SERVING within {_READY_TIMEOUT_S:.0f} s")
+            await asyncio.sleep(0.05)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is not None:
+        return
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def _responder_recorded(node: _Node) -> bool:
+    db = open_database(node.home)
+    try:
+        row = db.conn.execute(
+            "SELECT COUNT(*) FROM sessions WHERE peer = ? AND role = 'responder' AND status = 'completed'",
+            (INITIATOR,),
+        ).fetchone()
+        return int(row[0]) > 0
+    finally:
+        db.close()
+
+
+def _alerted_case_refs(node: _Node, peer: str) -> tuple[set[str], int]:
+    """Case refs with an alert for ``peer``, and the number of current matched keys behind them."""
+    db = open_database(node.home)
+    try:
+        refs = {
+            r[0]
+            for r in db.conn.execute(
+                "SELECT c.case_ref FROM alerts a JOIN cases c ON c.id = a.case_id WHERE a.peer = ?", (peer,)
+            )
+        }
+        keys = db.conn.execute(
+            "SELECT COUNT(*) FROM alert_keys k JOIN alerts a ON a.id = k.alert_id WHERE a.peer = ? AND k.current = 1",
+            (peer,),
+        ).fetchone()[0]
+        return refs, int(keys)
+    finally:
+        db.close()
+
+
+async def _session(initiator: _Node) -> tuple[int, int, str | None]:
+    """Run the initiator's match; (wire bytes, intersection, error)."""
+    config = load_config(initiator.home)
+    peer = config.peer(RESPONDER)
+    assert peer is not None
+    wire = 0
+
+    def count(frame_bytes: int) -> None:
+        nonlocal wire
+        wire += frame_bytes + GRPC_FRAME_HEADER
+
+    outcome = await match_peer(initiator.home, config, peer, Mode.MUTUAL, on_frame=count)
+    return wire, outcome.intersection, outcome.error
+
+
+def run_grpc_bench(
+    size: int,
+    workers: int = 1,
+    compare_openmined: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> PsiBenchResult:
+    ours, theirs = make_sets(size)
+    shared = set(ours) & set(theirs)
+    root = Path(tempfile.mkdtemp(prefix="casebridge-bench-grpc-"))
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        port_a, port_b = _free_port(), _free_port()
+        progress("creating two node homes (init, peers add)")
+        a, b = _make_nodes(root, size, port_a, port_b)
+        secret = a.home.read_federation_secret()
+        with ParallelCrypto(workers) as parallel:
+            parallel.warm_up()
+            progress(f"hashing 2 x {size} keys to the group")
+            started = time.perf_counter()
+            ours_el = parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in ours])
+            theirs_el = parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in theirs])
+            hashing = time.perf_counter() - started
+        progress("loading both node databases")
+        _load(a, ours, ours_el)
+        _load(b, theirs, theirs_el)
+        del ours_el, theirs_el
+
+        progress(f"starting the responder node on port {port_b}")
+        log = root / "responder.log"
+        server = _serve(b, port_b, log)
+        asyncio.run(_wait_serving(a, server, log))
+
+        progress(f"running a mutual-reveal session on {size} x {size} keys over gRPC")
+        started = time.perf_counter()
+        wire, intersection, error = asyncio.run(_session(a))
+        if error is not None:
+            raise LocalError(f"the bench session failed: {error}")
+        # The responder records before it closes the stream, so it is done by now; checked, not assumed,
+        # and the check stays inside the timed span.
+        while not _responder_recorded(b):
+            if server.poll() is not None:
+                raise LocalError("the responder node exited before recording its result")
+            time.sleep(0.01)
+        seconds = time.perf_counter() - started
+        _stop(server)
+        server = None
+
+        refs_a, keys_a = _alerted_case_refs(a, RESPONDER)
+        refs_b, keys_b = _alerted_case_refs(b, INITIATOR)
+        expected_a = {f"{a.prefix}{i}" for i, v in enumerate(ours) if v in shared}
+        expected_b = {f"{b.prefix}{i}" for i, v in enumerate(theirs) if v in shared}
+        correct = (
+            intersection == len(shared)
+            and refs_a == expected_a
+            and refs_b == expected_b
+            and keys_a == keys_b == len(shared)
+        )
+    finally:
+        if server is not None:
+            _stop(server)
+        shutil.rmtree(root, ignore_errors=True)
+
+    om_seconds = om_rate = om_wire = None
+    if compare_openmined:
+        progress(f"running openmined-psi on the same {size} x {size} items")
+        om_seconds, om_wire, om_count = openmined_run(ours, theirs)
+        om_rate = size / om_seconds
+        correct = correct and om_count == len(shared)
+    rate = size / seconds
+    rate_hashing = size / (seconds + hashing)
+    return PsiBenchResult(
+        size=size,
+        workers=workers,
+        transport="grpc",
+        correct=correct,
+        intersection=len(shared),
+        hashing_seconds=round(hashing, 3),
+        session_seconds=round(seconds, 3),
+        ours_pairs_per_s=round(rate, 1),
+        ours_pairs_per_s_with_hashing=round(rate_hashing, 1),
+        wire_bytes_per_pair=round(wire / max(1, size), 2),
+        openmined_seconds=None if om_seconds is None else round(om_seconds, 3),
+        openmined_pairs_per_s=None if om_rate is None else round(om_rate, 1),
+        openmined_wire_bytes_per_pair=None if om_wire is None else round(om_wire, 2),
+        ratio=None if om_rate is None else round(rate / om_rate, 2),
+        ratio_with_hashing=None if om_rate is None else round(rate_hashing / om_rate, 2),
+    )

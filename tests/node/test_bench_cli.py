@@ -1,0 +1,62 @@
+"""``casebridge bench psi``: the JSON it prints and whether the session found the right intersection.
+
+Timings are figures, never asserted: they depend on the machine and on whatever else runs beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+KEYS = {
+    "size",
+    "workers",
+    "transport",
+    "correct",
+    "intersection",
+    "hashing_seconds",
+    "session_seconds",
+    "ours_pairs_per_s",
+    "ours_pairs_per_s_with_hashing",
+    "openmined_pairs_per_s",
+    "ratio",
+    "ratio_with_hashing",
+    "wire_bytes_per_pair",
+}
+
+
+def _bench(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "node.cli", "bench", "psi", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert isinstance(result, dict)
+    return result
+
+
+@pytest.mark.parametrize("transport", ["memory", "grpc"])
+def test_bench_psi_json(transport: str) -> None:
+    result = _bench("--size", "300", "--transport", transport)
+    assert result.keys() >= KEYS
+    assert result["transport"] == transport
+    assert result["size"] == 300
+    assert result["workers"] == 1
+    assert result["correct"] is True
+    assert result["intersection"] == 30
+    for key in ("hashing_seconds", "session_seconds", "ours_pairs_per_s", "ours_pairs_per_s_with_hashing"):
+        assert isinstance(result[key], float)
+        assert result[key] > 0
+    # Each pair costs at least one 32-byte element each way plus a tag.
+    assert result["wire_bytes_per_pair"] > 64
+    assert result["openmined_pairs_per_s"] is None
+    assert result["ratio"] is None
+    assert result["ratio_with_hashing"] is None
