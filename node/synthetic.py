@@ -218,9 +218,7 @@ def agency_case_files(
         _phone(rng) if rng.random() < 0.6 else _identifier(rng) for _ in range(pool_size)
     ]
     return {
-        code: synthetic_cases(
-            count, seed=seed * 1009 + n, prefix=code.replace("-", ""), shared=pool, overlap=overlap
-        )
+        code: synthetic_cases(count, seed=seed * 1009 + n, prefix=code.replace("-", ""), shared=pool, overlap=overlap)
         for n, code in enumerate(agencies)
     }
 

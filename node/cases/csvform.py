@@ -131,9 +131,7 @@ def parse_csv(stream: TextIO, problems: list[Problem]) -> Iterator[ParsedCase]:
     columns = [h.strip().lower() for h in header]
     unknown = [c for c in columns if c not in CSV_COLUMNS]
     for c in unknown:
-        problems.append(
-            Problem(1, f"column {c or '(empty)'}", f"unknown column; known: {', '.join(CSV_COLUMNS)}")
-        )
+        problems.append(Problem(1, f"column {c or '(empty)'}", f"unknown column; known: {', '.join(CSV_COLUMNS)}"))
     seen: set[str] = set()
     for c in columns:
         if c in seen:

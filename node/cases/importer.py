@@ -75,9 +75,7 @@ def _chunks(items: Sequence[_T], size: int) -> list[Sequence[_T]]:
 
 def _fail(source: str, problems: list[Problem]) -> CaseFileError:
     problems.sort(key=lambda p: p.line)
-    return CaseFileError(
-        source, problems[:MAX_REPORTED_ERRORS], truncated=len(problems) > MAX_REPORTED_ERRORS
-    )
+    return CaseFileError(source, problems[:MAX_REPORTED_ERRORS], truncated=len(problems) > MAX_REPORTED_ERRORS)
 
 
 def _work_items(data: bytes, fmt: CaseFormat, source: str) -> tuple[Callable[[Any], Prepared], list[Any]]:
@@ -102,9 +100,7 @@ def _prepare(path: Path, fmt: CaseFormat, workers: int, report: ImportProgress) 
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise LocalError(
-            f"{path}: cannot read the case file ({exc.strerror or type(exc).__name__})"
-        ) from None
+        raise LocalError(f"{path}: cannot read the case file ({exc.strerror or type(exc).__name__})") from None
     work, chunks = _work_items(data, fmt, source)
     del data
     report.phase("checking", sum(len(c) for c in chunks))
@@ -143,13 +139,14 @@ def _hash_in_background(
             for start in range(0, len(keys), _HASH_BATCH * crypto.workers):
                 if stop.is_set():
                     return
-                batches.put(
-                    crypto.hash_keys(suite, secret, keys[start : start + _HASH_BATCH * crypto.workers])
-                )
+                batches.put(crypto.hash_keys(suite, secret, keys[start : start + _HASH_BATCH * crypto.workers]))
             batches.put(None)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             batches.put(exc)
 
+    # Fork the hashing processes now, from this thread, before the writer and the hashing thread run
+    # side by side: a child forked mid-write would inherit locks held at that moment.
+    crypto.warm_up()
     thread = threading.Thread(target=run, name="casebridge-hash", daemon=True)
     thread.start()
     try:

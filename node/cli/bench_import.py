@@ -16,7 +16,7 @@ from crypto import DEFAULT_SUITE
 from node.cases import import_case_file
 from node.cli.app import emit_json
 from node.cli.bench import bench
-from node.cli.cases import _Bar
+from node.cli.cases import ImportBar
 from node.home import NodeHome
 from node.store import open_database
 from node.synthetic import synthetic_cases, write_jsonl
@@ -56,7 +56,7 @@ def bench_import(size: int, workers: int | None, seed: int, as_json: bool) -> No
         try:
             started = time.perf_counter()
             if not as_json and sys.stderr.isatty():
-                with _Bar() as bar:
+                with ImportBar() as bar:
                     summary = import_case_file(
                         db, path, "jsonl", suite=DEFAULT_SUITE, secret=home.read_federation_secret(),
                         workers=n_workers, progress=bar,

@@ -18,10 +18,10 @@ from node.cli.app import CliContext, emit_json, main
 from node.home import NodeHome
 from node.store import open_database
 
-__all__ = ["cases"]
+__all__ = ["ImportBar", "cases"]
 
 
-class _Bar:
+class ImportBar:
     """Draws the import's phases on stderr; only when stderr is a terminal."""
 
     def __init__(self) -> None:
@@ -35,13 +35,11 @@ class _Bar:
         )
         self._task: TaskID | None = None
 
-    def __enter__(self) -> _Bar:
+    def __enter__(self) -> ImportBar:
         self._progress.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._progress.stop()
 
     def phase(self, name: str, total: int) -> None:
@@ -83,9 +81,7 @@ def cases() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.pass_obj
-def import_(
-    obj: CliContext, file: Path, fmt: str | None, workers: int | None, quiet: bool, as_json: bool
-) -> None:
+def import_(obj: CliContext, file: Path, fmt: str | None, workers: int | None, quiet: bool, as_json: bool) -> None:
     """Import every case of FILE, or none of them if any line is invalid.
 
     Cases already present (same case_ref) are replaced: fields updated, identifiers and persons swapped
@@ -104,7 +100,7 @@ def import_(
     try:
         show_bar = not quiet and not as_json and sys.stderr.isatty()
         if show_bar:
-            with _Bar() as bar:
+            with ImportBar() as bar:
                 summary = import_case_file(
                     db, file, kind, suite=DEFAULT_SUITE, secret=secret, workers=workers, progress=bar
                 )

@@ -25,9 +25,7 @@ def open_elements(db: Database, suite: str, key_types: Sequence[str]) -> list[tu
     return [(bytes(e), t) for e, t in db.conn.execute(sql, (suite, *key_types))]
 
 
-def cases_owning(
-    db: Database, suite: str, elements: Iterable[bytes]
-) -> dict[bytes, list[tuple[str, str, str]]]:
+def cases_owning(db: Database, suite: str, elements: Iterable[bytes]) -> dict[bytes, list[tuple[str, str, str]]]:
     """For each element, the open cases holding it as ``(case_ref, key_type, tier)``."""
     sql = (
         "SELECT c.case_ref, k.key_type, k.tier FROM match_keys k JOIN cases c ON c.id = k.case_id"

@@ -31,9 +31,7 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def case(
-    ref: str, *identifiers: dict[str, str], persons: list[dict[str, str]] | None = None
-) -> dict[str, Any]:
+def case(ref: str, *identifiers: dict[str, str], persons: list[dict[str, str]] | None = None) -> dict[str, Any]:
     return {
         "case_ref": ref,
         "title": f"Case {ref}",
@@ -228,9 +226,7 @@ def test_import_duplicate_case_ref_names_both_lines(home: Path, tmp_path: Path) 
         ("case_ref", 42, "case_ref: required"),
     ],
 )
-def test_import_case_field_errors(
-    home: Path, tmp_path: Path, field: str, value: object, message: str
-) -> None:
+def test_import_case_field_errors(home: Path, tmp_path: Path, field: str, value: object, message: str) -> None:
     bad = case("NL-1", PHONE_A)
     bad[field] = value
     done = cli(home, "cases", "import", str(write_lines(tmp_path / "cases.jsonl", [bad])))
@@ -245,3 +241,19 @@ def test_import_help_has_an_example() -> None:
         )
         assert done.returncode == 0
         assert "Example:" in done.stdout
+
+
+def test_bench_import_json_shape() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "node.cli", "bench", "import", "--size", "50", "--workers", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {"cases", "identifiers", "keys", "seconds", "identifiers_per_s", "keys_per_s", "workers"}
+    assert result["cases"] == 50
+    assert result["workers"] == 1
+    assert result["keys"] >= result["identifiers"] > 50

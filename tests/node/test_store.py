@@ -29,9 +29,7 @@ def test_store_migrations_apply_once_in_order(home: Path) -> None:
     db.close()
 
 
-def test_store_failed_migration_rolls_back_and_is_not_recorded(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_store_failed_migration_rolls_back_and_is_not_recorded(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = open_database(NodeHome(home))
 
     def broken(d: Database) -> None:
