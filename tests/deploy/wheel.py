@@ -42,11 +42,11 @@ def build_wheel(repo: Path, out_dir: Path) -> Path:
     )
     scripts = "".join(f"{script} = {target}\n" for script, target in project["scripts"].items())
     files[f"{dist_info}/entry_points.txt"] = f"[console_scripts]\n{scripts}".encode()
-    record = [f"{path},{_record_hash(data)},{len(data)}" for path, data in files.items()]
+    record = [f"{member},{_record_hash(data)},{len(data)}" for member, data in files.items()]
     record.append(f"{dist_info}/RECORD,,")
     files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
     wheel = out_dir / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
+        for member, data in files.items():
+            archive.writestr(member, data)
     return wheel
