@@ -61,12 +61,19 @@ def server_credentials(watch: ConfigWatch) -> grpc.ServerCredentials:
     def configuration(config: NodeConfig) -> grpc.ServerCertificateConfiguration:
         return grpc.ssl_server_certificate_configuration([(key, cert)], _trusted_roots(home, config))
 
+    initial = watch.get()
+    applied = [initial]
+
     def fetch() -> grpc.ServerCertificateConfiguration | None:
-        # Called by gRPC before each handshake; None keeps the current configuration.
+        # Called by gRPC before each handshake; None keeps the current configuration. The handlers read
+        # the same watch, so whether the file changed is judged against the config the handshake last
+        # used, not against the watch's own stamp (a handler may have reloaded it first).
         try:
-            if not watch.changed():
+            config = watch.get()
+            if config is applied[0]:
                 return None
-            return configuration(watch.get())
+            applied[0] = config
+            return configuration(config)
         except Exception:  # a config being rewritten: keep serving with the last good one
             return None
 
