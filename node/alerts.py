@@ -130,30 +130,34 @@ def record_matches(
         by_case[key.case_id].append(key)
     new = updated = 0
     touched: set[int] = set()
+    # One query for the peer's existing alerts and one executemany for the keys, instead of statements per
+    # matched case: a large session matches tens of thousands of cases, and both nodes wait for this.
+    existing: dict[int, tuple[int, str]] = {
+        r[0]: (int(r[1]), r[2])
+        for r in conn.execute("SELECT case_id, id, match_state FROM alerts WHERE peer = ?", (peer,))
+    }
+    key_rows: list[tuple[object, ...]] = []
+    new_rows: list[tuple[object, ...]] = []
+    again_rows: list[tuple[str, int]] = []
+    # Ids assigned here (as SQLite would: one past the largest) so new alerts go in with one executemany;
+    # the caller's transaction holds the write lock, so no other writer can take them meanwhile.
+    next_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()[0]) + 1
     for case_id, keys in sorted(by_case.items()):
-        row = conn.execute("SELECT id FROM alerts WHERE peer = ? AND case_id = ?", (peer, case_id)).fetchone()
+        row = existing.get(case_id)
         tier, _ = _strongest((k.key_type, k.tier) for k in keys)
         if row is None:
-            cursor = conn.execute(
-                "INSERT INTO alerts (peer, case_id, tier, status, match_state, created_at, updated_at,"
-                " last_matched_at) VALUES (?, ?, ?, 'new', 'current', ?, ?, ?)",
-                (peer, case_id, tier, at, at, at),
-            )
-            alert_id = int(cursor.lastrowid or 0)
+            alert_id = next_id
+            next_id += 1
+            new_rows.append((alert_id, peer, case_id, tier, at, at, at))
             new += 1
             created = True
         else:
-            alert_id = int(row[0])
+            alert_id, state = row
             created = False
         touched.add(alert_id)
-        for key in keys:
-            conn.execute(
-                "INSERT INTO alert_keys (alert_id, key_type, tier, element, match_handle, first_session,"
-                " last_session, first_seen, last_seen, current) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
-                " ON CONFLICT(alert_id, element) DO UPDATE SET last_seen = excluded.last_seen,"
-                " last_session = excluded.last_session, current = 1",
-                (alert_id, key.key_type, key.tier, key.element, key.handle, session_id, session_id, at, at),
-            )
+        key_rows.extend(
+            (alert_id, key.key_type, key.tier, key.element, key.handle, session_id, session_id, at, at) for key in keys
+        )
         if created:
             audit.append(
                 db,
@@ -166,11 +170,7 @@ def record_matches(
                 key_types=sorted({k.key_type for k in keys}),
             )
         else:
-            state = conn.execute("SELECT match_state FROM alerts WHERE id = ?", (alert_id,)).fetchone()[0]
-            conn.execute(
-                "UPDATE alerts SET match_state = 'current', gone_since = NULL, last_matched_at = ? WHERE id = ?",
-                (at, alert_id),
-            )
+            again_rows.append((at, alert_id))
             if state == "gone":
                 updated += 1
                 audit.append(
@@ -181,6 +181,22 @@ def record_matches(
                     subject=f"alert:{alert_id}",
                     session=session_id,
                 )
+    conn.executemany(
+        "INSERT INTO alerts (id, peer, case_id, tier, status, match_state, created_at, updated_at,"
+        " last_matched_at) VALUES (?, ?, ?, ?, 'new', 'current', ?, ?, ?)",
+        new_rows,
+    )
+    conn.executemany(
+        "UPDATE alerts SET match_state = 'current', gone_since = NULL, last_matched_at = ? WHERE id = ?",
+        again_rows,
+    )
+    conn.executemany(
+        "INSERT INTO alert_keys (alert_id, key_type, tier, element, match_handle, first_session,"
+        " last_session, first_seen, last_seen, current) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+        " ON CONFLICT(alert_id, element) DO UPDATE SET last_seen = excluded.last_seen,"
+        " last_session = excluded.last_session, current = 1",
+        key_rows,
+    )
     gone = _mark_missing(db, peer=peer, session_id=session_id, key_types=key_types, touched=touched, at=at)
     _refresh_tiers(db, peer)
     return RecordSummary(new_alerts=new, updated_alerts=updated, gone_alerts=gone)
@@ -214,12 +230,23 @@ def _mark_missing(
 
 def _refresh_tiers(db: Database, peer: str) -> None:
     conn = db.conn
-    for (alert_id,) in conn.execute("SELECT id FROM alerts WHERE peer = ?", (peer,)).fetchall():
-        keys = conn.execute("SELECT key_type, tier, current FROM alert_keys WHERE alert_id = ?", (alert_id,)).fetchall()
-        current = [(k, t) for k, t, c in keys if c] or [(k, t) for k, t, _ in keys]
-        if current:
-            tier, _ = _strongest(current)
-            conn.execute("UPDATE alerts SET tier = ? WHERE id = ? AND tier != ?", (tier, alert_id, tier))
+    # All of the peer's alert keys in one query; only the alerts whose tier changes are written.
+    tiers: dict[int, str] = {}
+    keys: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+    for alert_id, alert_tier, key_type, tier, current in conn.execute(
+        "SELECT a.id, a.tier, k.key_type, k.tier, k.current FROM alerts a"
+        " JOIN alert_keys k ON k.alert_id = a.id WHERE a.peer = ?",
+        (peer,),
+    ):
+        tiers[alert_id] = alert_tier
+        keys[alert_id].append((key_type, tier, current))
+    changes: list[tuple[str, int]] = []
+    for alert_id, rows in keys.items():
+        pool = [(k, t) for k, t, c in rows if c] or [(k, t) for k, t, _ in rows]
+        tier, _ = _strongest(pool)
+        if tier != tiers[alert_id]:
+            changes.append((tier, alert_id))
+    conn.executemany("UPDATE alerts SET tier = ? WHERE id = ?", changes)
 
 
 _ALERT_SQL = (
