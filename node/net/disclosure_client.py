@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import grpc
 
 from node.config import NodeConfig, Peer
@@ -13,6 +16,8 @@ from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 
 __all__ = ["deliver_denial", "deliver_release", "find_peer", "send_request"]
 
+_Reply = TypeVar("_Reply")
+
 
 def find_peer(config: NodeConfig, code: str) -> Peer:
     for peer in config.peers:
@@ -21,30 +26,30 @@ def find_peer(config: NodeConfig, code: str) -> Peer:
     raise PeerFailed(f"{code} is no longer a configured peer; add it again with 'casebridge peers add'")
 
 
-async def send_request(home: NodeHome, peer: Peer, request: pb.DisclosureRequest) -> pb.DisclosureAck:
+async def _call(
+    home: NodeHome, peer: Peer, invoke: Callable[[Any], Any], reply_type: type[_Reply]
+) -> _Reply:
+    """One unary call to ``peer``; any gRPC failure becomes a PeerFailed that says what happened."""
     try:
         async with peer_channel(home, peer) as channel:
-            reply: pb.DisclosureAck = await pb_grpc.ExchangeStub(channel).RequestDisclosure(
-                request, timeout=CALL_TIMEOUT_S
-            )
-            return reply
+            # The stub's type describes a sync channel; on an aio channel the call is awaited.
+            reply = await invoke(pb_grpc.ExchangeStub(channel))
     except grpc.aio.AioRpcError as exc:
         raise PeerFailed(describe_rpc_error(peer, exc)) from None
+    if not isinstance(reply, reply_type):
+        raise PeerFailed(f"{peer.code} answered with an unexpected message")
+    return reply
+
+
+async def send_request(home: NodeHome, peer: Peer, request: pb.DisclosureRequest) -> pb.DisclosureAck:
+    return await _call(
+        home, peer, lambda stub: stub.RequestDisclosure(request, timeout=CALL_TIMEOUT_S), pb.DisclosureAck
+    )
 
 
 async def deliver_release(home: NodeHome, peer: Peer, signed: pb.SignedRelease) -> pb.ReleaseAck:
-    try:
-        async with peer_channel(home, peer) as channel:
-            reply: pb.ReleaseAck = await pb_grpc.ExchangeStub(channel).DeliverRelease(signed, timeout=CALL_TIMEOUT_S)
-            return reply
-    except grpc.aio.AioRpcError as exc:
-        raise PeerFailed(describe_rpc_error(peer, exc)) from None
+    return await _call(home, peer, lambda stub: stub.DeliverRelease(signed, timeout=CALL_TIMEOUT_S), pb.ReleaseAck)
 
 
 async def deliver_denial(home: NodeHome, peer: Peer, denial: pb.Denial) -> pb.DenialAck:
-    try:
-        async with peer_channel(home, peer) as channel:
-            reply: pb.DenialAck = await pb_grpc.ExchangeStub(channel).DeliverDenial(denial, timeout=CALL_TIMEOUT_S)
-            return reply
-    except grpc.aio.AioRpcError as exc:
-        raise PeerFailed(describe_rpc_error(peer, exc)) from None
+    return await _call(home, peer, lambda stub: stub.DeliverDenial(denial, timeout=CALL_TIMEOUT_S), pb.DenialAck)
