@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -231,6 +231,10 @@ class Federation:
                     proc.kill()
                     proc.wait()
         self.processes.clear()
+
+    async def loop_call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run a blocking helper (a CLI call) from a coroutine on the server loop without stalling it."""
+        return await asyncio.to_thread(fn, *args)
 
     # -- in-process client -------------------------------------------------------------------------------
 

@@ -1,0 +1,128 @@
+"""Refusals: each with its status code, an audit entry where a call reaches the node, and the node serving on."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from tests.integration.conftest import OUTSIDER, Federation
+from tests.integration.raw import connect, credentials, open_channel, open_frame, raw_match
+
+pytestmark = pytest.mark.timeout(120)
+
+RESPONDER = "NL-NP"
+
+
+def _refusals(federation: Federation, code: str) -> list[str | None]:
+    return [status for event, status in federation.audit_events(code) if event == "session.refused"]
+
+
+def _still_serving(federation: Federation) -> None:
+    """A normal session with the refusing node completes (from a peer whose policy was not touched)."""
+    outcome = federation.match("RO-DIICOT", RESPONDER)
+    assert outcome.status == "completed", outcome.error
+    assert outcome.intersection == 5
+
+
+def test_no_or_unknown_client_certificate_fails_the_handshake(federation: Federation) -> None:
+    port = federation.ports[RESPONDER]
+    target = federation.home(RESPONDER)
+    before = federation.audit_events(RESPONDER)
+
+    async def attempt(caller: str | None) -> grpc.StatusCode:
+        async with open_channel(port, credentials(target, None if caller is None else federation.home(caller))) as ch:
+            return (await raw_match(ch, [open_frame(1)], timeout=5)).code
+
+    # Both fail inside the TLS handshake (the server demands a certificate chaining to a pinned one), so
+    # no RPC reaches a handler: there is no session and nothing to audit. What can be checked is the
+    # status the caller sees, that the audit log did not move, and that the node keeps serving.
+    assert federation.loop.run(attempt(None)) is grpc.StatusCode.UNAVAILABLE
+    assert federation.loop.run(attempt(OUTSIDER)) is grpc.StatusCode.UNAVAILABLE
+    assert federation.audit_events(RESPONDER) == before
+
+    # The outsider's own CLI says what went wrong, in words an operator can act on.
+    refused = federation.cli(OUTSIDER, "match", RESPONDER, check=False)
+    assert refused.returncode == 1
+    assert "TLS handshake failed" in refused.stderr
+    _still_serving(federation)
+
+
+def test_removed_peer_is_refused_by_handler_then_by_handshake(federation: Federation) -> None:
+    port = federation.ports[RESPONDER]
+    creds = credentials(federation.home(RESPONDER), federation.home("DE-BKA"))
+
+    async def scenario() -> tuple[grpc.StatusCode, grpc.StatusCode]:
+        async with open_channel(port, creds) as established:
+            assert await connect(established)
+            # The removal happens while DE-BKA holds a connection that passed the handshake.
+            await federation.loop_call(federation.cli, RESPONDER, "peers", "remove", "DE-BKA")
+            on_old = await raw_match(established, [open_frame(1)])
+        async with open_channel(port, creds) as fresh:
+            on_new = await raw_match(fresh, [open_frame(1)], timeout=5)
+        return on_old.code, on_new.code
+
+    on_old, on_new = federation.loop.run(scenario(), timeout=60)
+    # A call on the connection made before the removal reaches the handler, which reads the current
+    # config: PERMISSION_DENIED, audited. A new connection no longer gets through the handshake.
+    assert on_old is grpc.StatusCode.PERMISSION_DENIED
+    assert on_new is grpc.StatusCode.UNAVAILABLE
+    assert _refusals(federation, RESPONDER) == ["PERMISSION_DENIED"]
+    refused = [e for e in federation.audit(RESPONDER) if e["event"] == "session.refused"]
+    assert refused[0]["peer"] is None  # no peer: the caller's claimed agency is in the reason only
+    assert "DE-BKA" in refused[0]["detail"]["reason"]
+    _still_serving(federation)
+
+
+def test_peer_added_while_serving_gets_through_after_other_calls(federation: Federation) -> None:
+    """A new pin takes effect for new connections even when a call on an old one read the config first."""
+    port = federation.ports[RESPONDER]
+    creds = credentials(federation.home(RESPONDER), federation.home("RO-DIICOT"))
+
+    async def scenario() -> None:
+        async with open_channel(port, creds) as established:
+            assert await connect(established)
+            cert = str(federation.home(OUTSIDER) / "tls" / "node.crt")
+            address = f"127.0.0.1:{federation.ports.get(OUTSIDER, 9)}"
+            await federation.loop_call(
+                federation.cli, RESPONDER, "peers", "add", OUTSIDER, "--address", address, "--cert", cert
+            )
+            # An ordinary session on the old connection reads the new config in the handler.
+            outcome = await raw_match(established, [open_frame(1)])
+            assert outcome.code is grpc.StatusCode.INVALID_ARGUMENT  # it sends no elements: incomplete
+
+    federation.loop.run(scenario(), timeout=60)
+    federation.publish_addresses()
+    outcome = federation.match(OUTSIDER, RESPONDER)
+    assert outcome.status == "completed", outcome.error
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "status"),
+    [
+        ("--types", "phone,passport", "PERMISSION_DENIED"),
+        ("--max-set-size", "3", "RESOURCE_EXHAUSTED"),
+        ("--daily-quota", "10", "RESOURCE_EXHAUSTED"),
+    ],
+    ids=["key-type-excluded", "set-over-cap", "over-daily-quota"],
+)
+def test_policy_refusals(federation: Federation, option: str, value: str, status: str) -> None:
+    cert = str(federation.home("DE-BKA") / "tls" / "node.crt")
+    address = f"127.0.0.1:{federation.ports['DE-BKA']}"
+    federation.cli(RESPONDER, "peers", "remove", "DE-BKA")
+    federation.cli(RESPONDER, "peers", "add", "DE-BKA", "--address", address, "--cert", cert, option, value)
+    if option == "--daily-quota":
+        # DE-BKA offers 8 keys: the first session fits in 10, the second would need 16.
+        first = federation.cli("DE-BKA", "match", RESPONDER, "--json").json()[0]
+        assert first["status"] == "completed", first
+        assert first["own_size"] == 8
+    result = federation.cli("DE-BKA", "match", RESPONDER, "--json", check=False)
+    assert result.returncode == 1
+    outcome = result.json()[0]
+    assert outcome["status"] == "failed"
+    assert f"{RESPONDER}: {status}:" in outcome["error"]
+    assert _refusals(federation, RESPONDER) == [status]
+    failed = [s for event, s in federation.audit_events("DE-BKA") if event == "session.failed"]
+    assert failed == [status]  # the initiator records the refusal it met, too
+    if option != "--daily-quota":
+        assert not any(a["peer"] == "DE-BKA" for a in federation.alerts(RESPONDER))
+    _still_serving(federation)
