@@ -122,15 +122,30 @@ def verify(db: Database) -> list[AuditProblem]:
             else:
                 problems.append(AuditProblem(seq, "out of order (entries were reordered)"))
         if stored_prev != prev_hash:
-            problems.append(AuditProblem(seq, "does not follow the entry before it (deleted or reordered)"))
+            # The row before may be the one edited (with its own hash recomputed): name it too.
+            before = f"entry {last_seq}" if last_seq else "the start of the log"
+            problems.append(
+                AuditProblem(
+                    seq, f"does not chain to {before} (that entry was changed, or entries were deleted or reordered)"
+                )
+            )
         if _digest(stored_prev, seq, at, event, peer, subject, detail) != stored_hash:
             problems.append(AuditProblem(seq, f"was changed after it was written ({event} at {at})"))
         prev_hash = stored_hash
         expected_seq = seq + 1
         last_seq = seq
     head = db.conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-    if head is not None and (head[0] != last_seq or head[1] != prev_hash):
-        problems.append(AuditProblem(head[0], "missing: the newest entries were deleted"))
+    if head is not None:
+        head_seq, head_hash = head
+        if head_seq > last_seq:
+            first = last_seq + 1
+            span = f"entry {first} was" if first == head_seq else f"entries {first}-{head_seq} were"
+            problems.append(AuditProblem(first, f"missing: the newest {span} deleted"))
+        elif head_seq < last_seq:
+            span = f"entry {last_seq}" if head_seq + 1 == last_seq else f"entries {head_seq + 1}-{last_seq}"
+            problems.append(AuditProblem(head_seq + 1, f"not in the chain head: {span} added outside casebridge"))
+        elif head_hash != prev_hash:
+            problems.append(AuditProblem(last_seq, "differs from the chain head (changed after it was written)"))
     if head is None and rows:
         problems.append(AuditProblem(last_seq, "the chain head record was deleted"))
     return problems
