@@ -90,8 +90,9 @@ def change_and_rehash_last(conn: sqlite3.Connection, n: int) -> set[int]:
     seq, at, event, peer, subject, detail, prev_hash = conn.execute(
         "SELECT seq, at, event, peer, subject, detail, prev_hash FROM audit WHERE seq = ?", (n,)
     ).fetchone()
-    digest = audit._digest(prev_hash, seq, at, "alert.created", peer, subject, detail)
-    conn.execute("UPDATE audit SET event = 'alert.created', hash = ? WHERE seq = ?", (digest, n))
+    detail = detail.replace("}", ',"note":"edited"}')
+    digest = audit._digest(prev_hash, seq, at, event, peer, subject, detail)
+    conn.execute("UPDATE audit SET detail = ?, hash = ? WHERE seq = ?", (detail, digest, n))
     return {n}
 
 
