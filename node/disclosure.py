@@ -24,7 +24,7 @@ from typing import Any
 from cryptography import x509
 from sqlite_utils import Database
 
-from crypto.certificates import verify
+from crypto.certificates import AGENCY_CODE, verify
 from crypto.errors import InvalidSignature, LocalError, RemoteError
 from node import audit
 from node.errors import UnknownMatch
@@ -229,7 +229,9 @@ def accept_release(
     except Exception:
         raise ReleaseRefused("the signed release is not a valid Release message") from None
     if release.owner_agency != peer:
-        raise ReleaseRefused(f"the release names {release.owner_agency} as owner, but {peer} sent it")
+        # The claimed owner is the sender's text: echo it into errors and the audit log only if it is a code.
+        claimed = release.owner_agency if AGENCY_CODE.fullmatch(release.owner_agency) else "another agency"
+        raise ReleaseRefused(f"the release names {claimed} as owner, but {peer} sent it")
     if release.requester_agency != our_agency:
         raise ReleaseRefused("the release is addressed to another agency")
     unknown = [f for f in release.fields if f not in RELEASABLE_FIELDS]

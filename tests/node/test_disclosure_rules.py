@@ -493,3 +493,14 @@ def test_listing_filters_by_direction_and_status(pair: Pair) -> None:
         assert {"id", "direction", "peer", "alert_id", "status", "handling", "reason"} <= set(shown)
         assert shown["handling"] == "H1"
         json.dumps(shown)  # the CLI prints it as JSON
+
+
+def test_a_refusal_does_not_echo_text_the_sender_chose(pair: Pair) -> None:
+    """Refusal messages go into the audit log and the server log; a claimed owner is echoed only as a code."""
+    _, theirs, _ = pair.request()
+    release, _ = pair.release(theirs, ["title"])
+    release.owner_agency = "+31 6 12345678\nforged log line"
+    payload = release.SerializeToString()
+    with pytest.raises(ReleaseRefused) as refused:
+        pair.deliver(pb.SignedRelease(release=payload, signature=sign(pair.owner_key, RELEASE_CONTEXT, payload)))
+    assert "12345678" not in str(refused.value) and "\n" not in str(refused.value)
