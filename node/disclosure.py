@@ -237,6 +237,15 @@ def accept_release(
     unknown = [f for f in release.fields if f not in RELEASABLE_FIELDS]
     if unknown or len(set(release.fields)) != len(release.fields):
         raise ReleaseRefused("the release lists unknown or repeated fields")
+    # Only listed fields are shown, so unlisted content would be stored unseen (and unlisted persons would
+    # still decide the safeguarding marker).
+    unlisted = [
+        f
+        for f in RELEASABLE_FIELDS
+        if f not in release.fields and (release.persons if f == "persons" else getattr(release, f))
+    ]
+    if unlisted:
+        raise ReleaseRefused(f"the release carries fields it does not list: {','.join(unlisted)}")
     row = db.conn.execute(
         "SELECT id, match_handle, status, alert_id, handling FROM disclosures"
         " WHERE request_id = ? AND direction = 'outgoing' AND peer = ?",

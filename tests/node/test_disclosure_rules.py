@@ -299,6 +299,8 @@ OWNER_SIGNED_REFUSALS: list[tuple[str, Callable[[pb.Release], None], type[Except
     ("a victim without the marker", _field("safeguarding", False), ReleaseRefused),
     ("the marker without a victim", _field("persons", None), ReleaseRefused),
     ("a request we never made", _field("request_id", str(uuid.uuid4())), UnknownMatch),
+    ("content of a field it does not list", _field("summary", "unlisted"), ReleaseRefused),
+    ("persons it does not list", _field("fields", ["title"]), ReleaseRefused),
 ]
 
 
