@@ -105,6 +105,6 @@ def match(obj: CliContext, peers: tuple[str, ...], count_only: bool, as_json: bo
         Console().print(table)
         for o in outcomes:
             if o.error:
-                click.echo(f"{o.peer}: {o.error}", err=True)
+                click.echo(o.error, err=True)
     if any(o.status != "completed" for o in outcomes):
         sys.exit(1)

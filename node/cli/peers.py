@@ -20,10 +20,13 @@ from crypto.certificates import (
     validate_agency_code,
 )
 from crypto.errors import CasebridgeError, LocalError
+from node import audit
 from node.bundle import read_bundle
 from node.cli.app import CliContext, emit_json, fail, main
+from node.clock import now_iso
 from node.config import NodeConfig, Peer, load_config, parse_address, parse_key_types, update_config
 from node.home import NodeHome
+from node.store import open_database, transaction
 
 __all__ = ["peers"]
 
@@ -181,12 +184,32 @@ def peers_add(
         document.setdefault("peers", {})[code] = entry
 
     try:
-        update_config(home, add)
+        config = update_config(home, add)
     except BaseException:
         pinned.unlink(missing_ok=True)
         raise
+    added = config.peer(code)
+    if added is not None:
+        _audit_policy(home, "policy.peer-added", added)
     click.echo(f"pinned {code} at {parsed_address}")
     click.echo(f"fingerprint {entry['fingerprint']}")
+
+
+def _audit_policy(home: NodeHome, event: str, peer: Peer) -> None:
+    """Pinning and policy changes belong in the audit log like the sessions they govern."""
+    db = open_database(home)
+    with transaction(db):
+        audit.append(
+            db,
+            event,
+            at=now_iso(),
+            peer=peer.code,
+            address=str(peer.address),
+            fingerprint=peer.fingerprint,
+            key_types=list(peer.policy.key_types),
+            max_set_size=peer.policy.max_set_size,
+            daily_quota=peer.policy.daily_quota,
+        )
 
 
 def _as_json(peer: Peer) -> dict[str, Any]:
@@ -255,6 +278,7 @@ def peers_remove(obj: CliContext, code: str) -> None:
         document.get("peers", {}).pop(code, None)
 
     update_config(home, remove)
+    _audit_policy(home, "policy.peer-removed", peer)
     pinned = peer.certificate
     if pinned.is_relative_to(home.root.resolve()):
         pinned.unlink(missing_ok=True)
