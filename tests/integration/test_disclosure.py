@@ -388,6 +388,9 @@ def _variant(release: pb.Release, **changes: Any) -> pb.Release:
         if name == "persons":
             del copy.persons[:]
             copy.persons.extend(value)
+        elif name == "fields":
+            del copy.fields[:]
+            copy.fields.extend(value)
         else:
             setattr(copy, name, value)
     return copy
@@ -449,6 +452,12 @@ def test_forged_or_altered_releases_are_refused_and_change_nothing(federation: F
             "the owner leaves out the safeguarding marker",
             RO,
             _signed(_variant(genuine, safeguarding=False), ro_key),
+            invalid,
+        ),
+        (
+            "the owner sends a field it does not list",
+            RO,
+            _signed(_variant(genuine, fields=["title", "persons"]), ro_key),
             invalid,
         ),
         (
