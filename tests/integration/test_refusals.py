@@ -126,3 +126,17 @@ def test_policy_refusals(federation: Federation, option: str, value: str, status
     if option != "--daily-quota":
         assert not any(a["peer"] == "DE-BKA" for a in federation.alerts(RESPONDER))
     _still_serving(federation)
+
+
+def test_trusted_certificate_of_a_non_peer_is_refused_by_the_handler(federation: Federation) -> None:
+    """The node trusts its own certificate in the handshake (for local health probes); it is no peer."""
+    port = federation.ports[RESPONDER]
+    creds = credentials(federation.home(RESPONDER), federation.home(RESPONDER))
+
+    async def attempt() -> grpc.StatusCode:
+        async with open_channel(port, creds) as channel:
+            return (await raw_match(channel, [open_frame(1)])).code
+
+    assert federation.loop.run(attempt()) is grpc.StatusCode.PERMISSION_DENIED
+    assert _refusals(federation, RESPONDER) == ["PERMISSION_DENIED"]
+    _still_serving(federation)
