@@ -173,9 +173,7 @@ class PsiSession:
         """Initiator: queue the Open message."""
         self._check_usable()
         if self.role is not Role.INITIATOR or self.state is not State.IDLE:
-            self._fail(
-                LocalProtocolError(f"start() is not allowed for a {self.role.value} in {self.state.value}")
-            )
+            self._fail(LocalProtocolError(f"start() is not allowed for a {self.role.value} in {self.state.value}"))
         assert self.mode is not None
         self._outbox.append(Open(self.suite.name, self.mode, self.own_size))
         self.state = State.AWAIT_ACCEPT
@@ -273,8 +271,9 @@ class PsiSession:
         count, rest = divmod(len(message.data), self.tag_length)
         if rest or count == 0:
             raise RemoteProtocolError("a tags chunk must hold a positive whole number of tags")
-        if len(self._own_tags) + count > self.own_size:
-            raise RemoteProtocolError("the peer sent more tags than we sent elements")
+        # A tag answers an element we sent; more tags than elements sent so far is out of order or oversized.
+        if len(self._own_tags) + count > self._own_cursor:
+            raise RemoteProtocolError("the peer sent more tags than we have sent elements")
         t = self.tag_length
         self._own_tags.extend(message.data[i : i + t] for i in range(0, len(message.data), t))
         return []

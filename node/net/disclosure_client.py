@@ -26,9 +26,7 @@ def find_peer(config: NodeConfig, code: str) -> Peer:
     raise PeerFailed(f"{code} is no longer a configured peer; add it again with 'casebridge peers add'")
 
 
-async def _call(
-    home: NodeHome, peer: Peer, invoke: Callable[[Any], Any], reply_type: type[_Reply]
-) -> _Reply:
+async def _call(home: NodeHome, peer: Peer, invoke: Callable[[Any], Any], reply_type: type[_Reply]) -> _Reply:
     """One unary call to ``peer``; any gRPC failure becomes a PeerFailed that says what happened."""
     try:
         async with peer_channel(home, peer) as channel:

@@ -197,3 +197,13 @@ def test_reordered_tags_only_corrupt_the_answer_to_us() -> None:
     initiator.receive(elements)
     assert initiator.result is not None
     assert initiator.result.matched == frozenset({0, 1})  # positions 2, 3 matched; reversed -> 1, 0
+
+
+def test_tags_before_our_elements_are_refused() -> None:
+    """The responder has queued its own elements but none has been produced yet: no tag can answer them."""
+    initiator, responder = pair(POOL[:4], POOL[2:6], Mode.MUTUAL, chunk_size=2)
+    initiator.start()
+    for m in initiator.outbox():
+        responder.receive(m)
+    with pytest.raises(RemoteProtocolError, match="more tags"):
+        responder.receive(Tags(b"\x01" * responder.tag_length))
