@@ -47,6 +47,19 @@ class Suite:
         message = _length_prefixed(self.name.encode(), key_type.encode(), value.encode())
         return hmac.digest(secret, message, "sha512")
 
+    def federation_proof(self, secret: bytes, session_id: bytes) -> bytes:
+        """Proof, bound to one session, that the sender holds ``secret``.
+
+        A node with another secret would complete every session and never match anything; comparing this
+        value lets the responder say so at once. It is a MAC over a fresh random session id, so it reveals
+        nothing about the secret and cannot be replayed into another session.
+        """
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise LocalError(f"the federation secret must be at least {MIN_SECRET_LENGTH} bytes")
+        return hmac.digest(
+            secret, _length_prefixed(b"casebridge-federation-proof", self.name.encode(), session_id), "sha256"
+        )
+
     def hash_keys(self, secret: bytes, keys: Iterable[tuple[str, str]]) -> list[bytes]:
         """Group elements for ``(key_type, canonical value)`` pairs, in order."""
         digests = [self.keyed_hash(secret, key_type, value) for key_type, value in keys]

@@ -8,6 +8,7 @@ from crypto.errors import CasebridgeError, LocalError, RemoteError
 from matcher.psi import PolicyRefused, RemoteProtocolError
 
 __all__ = [
+    "FederationMismatch",
     "NotAPeer",
     "PeerFailed",
     "PermissionRefused",
@@ -29,6 +30,10 @@ class QuotaExceeded(PolicyRefused):
     """The peer went over its set-size cap or its daily quota of keys."""
 
 
+class FederationMismatch(RemoteError):
+    """The peer does not hold our federation secret: no key of ours could ever match one of its keys."""
+
+
 class UnknownMatch(RemoteError):
     """The peer referred to a match handle or request we do not share with it."""
 
@@ -43,6 +48,8 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(error, PermissionRefused):
         return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(error, FederationMismatch):
+        return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(error, UnknownMatch):
         return grpc.StatusCode.NOT_FOUND
     if isinstance(error, PolicyRefused):

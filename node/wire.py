@@ -19,6 +19,7 @@ from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolErr
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 __all__ = [
+    "FEDERATION_PROOF_LENGTH",
     "MAX_ANNOUNCED_SET_SIZE",
     "SESSION_ID_LENGTH",
     "SessionHeader",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 SESSION_ID_LENGTH = 16
+FEDERATION_PROOF_LENGTH = 32
 # Far beyond any policy's limit but small enough that arithmetic on it stays exact everywhere; a larger
 # value (or a negative one sent as a 64-bit varint, which arrives as nearly 2^64) is malformed, not big.
 MAX_ANNOUNCED_SET_SIZE = 2**40
@@ -45,6 +47,7 @@ class SessionHeader:
 
     session_id: bytes
     key_types: tuple[str, ...]
+    federation_proof: bytes = b""
 
 
 def encode(message: Message, header: SessionHeader | None = None) -> pb.PsiFrame:
@@ -60,6 +63,7 @@ def encode(message: Message, header: SessionHeader | None = None) -> pb.PsiFrame
                 set_size=message.set_size,
                 key_types=list(header.key_types),
                 session_id=header.session_id,
+                federation_proof=header.federation_proof,
             )
         )
     if header is not None:
@@ -104,7 +108,11 @@ def decode_open(frame: pb.PsiFrame) -> tuple[Open, SessionHeader]:
         raise RemoteProtocolError("the peer's first frame is not an Open")
     opened = frame.open
     message = Open(suite=opened.suite, mode=_mode(opened.mode), set_size=_set_size(opened.set_size))
-    header = SessionHeader(session_id=bytes(opened.session_id), key_types=tuple(opened.key_types))
+    header = SessionHeader(
+        session_id=bytes(opened.session_id),
+        key_types=tuple(opened.key_types),
+        federation_proof=bytes(opened.federation_proof),
+    )
     _check_header(header, RemoteProtocolError)
     return message, header
 
@@ -131,6 +139,8 @@ def _tag_length(value: int) -> int:
 def _check_header(header: SessionHeader, error: type[LocalError] | type[RemoteProtocolError]) -> None:
     if len(header.session_id) != SESSION_ID_LENGTH:
         raise error(f"a session id is {SESSION_ID_LENGTH} bytes")
+    if len(header.federation_proof) != FEDERATION_PROOF_LENGTH:
+        raise error(f"a federation proof is {FEDERATION_PROOF_LENGTH} bytes")
     if not header.key_types or len(header.key_types) > _MAX_KEY_TYPES:
         raise error(f"a session covers 1 to {_MAX_KEY_TYPES} key types")
     if len(set(header.key_types)) != len(header.key_types):

@@ -123,7 +123,9 @@ async def match_peer(
         return outcome("failed", error)
     session.start()
     opening = session.outbox()
-    header = SessionHeader(bytes.fromhex(facts.session_id), key_types)
+    session_id = bytes.fromhex(facts.session_id)
+    proof = suite.federation_proof(home.read_federation_secret(), session_id)
+    header = SessionHeader(session_id, key_types, proof)
     options = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

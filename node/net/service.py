@@ -8,6 +8,7 @@ each call has its own session object and its own transactions.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from crypto.suite import suite_by_name
 from matcher.psi import Message, Mode, PsiResult, PsiSession, Role
 from node.clock import now_iso, today_iso
 from node.config import Peer
-from node.errors import NotAPeer, PermissionRefused, QuotaExceeded, status_for
+from node.errors import FederationMismatch, NotAPeer, PermissionRefused, QuotaExceeded, status_for
 from node.matching.driver import drive
 from node.matching.elements import SessionInput, load_session_input
 from node.matching.outcome import (
@@ -89,6 +90,12 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
                 day=today_iso(),
             )
             suite = suite_by_name(config.suite)
+            expected = suite.federation_proof(self.home.read_federation_secret(), header.session_id)
+            if not hmac.compare_digest(expected, header.federation_proof):
+                raise FederationMismatch(
+                    f"{peer.code} holds a different federation secret than we do, so no key could ever match; "
+                    "both agencies must init with the same federation.secret"
+                )
             await asyncio.to_thread(self._check_and_reserve, peer, facts, opened.set_size)
         except CasebridgeError as exc:
             code = status_for(exc)

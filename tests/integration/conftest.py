@@ -32,6 +32,7 @@ from node.home import NodeHome
 from node.net.client import PeerOutcome, match_peer
 from node.net.server import RunningServer, create_server
 from node.net.tls import ConfigWatch
+from tests.integration.raw import use_federation_secret
 
 __all__ = [
     "AGENCIES",
@@ -281,6 +282,7 @@ def _pin(root: Path, peer: str) -> list[str]:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("template")
     _build_template(root)
+    use_federation_secret(NodeHome(root / AGENCIES[0]).read_federation_secret())
     return root
 
 

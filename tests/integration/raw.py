@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 
+from crypto.suite import suite_by_name
 from matcher.psi import Mode, Open
 from node.wire import SessionHeader, encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
@@ -47,8 +48,30 @@ def open_channel(port: int, creds: grpc.ChannelCredentials) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(f"127.0.0.1:{port}", creds, options=[("grpc.use_local_subchannel_pool", 1)])
 
 
-def open_frame(set_size: int, key_types: Sequence[str] = ALL_KEY_TYPES, mode: Mode = Mode.MUTUAL) -> pb.PsiFrame:
-    return encode(Open(SUITE, mode, set_size), SessionHeader(os.urandom(16), tuple(key_types)))
+def open_frame(
+    set_size: int,
+    key_types: Sequence[str] = ALL_KEY_TYPES,
+    mode: Mode = Mode.MUTUAL,
+    *,
+    secret: bytes | None = None,
+) -> pb.PsiFrame:
+    """An Open frame; its federation proof is made with ``secret`` (default: the test federation's)."""
+    session_id = os.urandom(16)
+    proof = suite_by_name(SUITE).federation_proof(secret or federation_secret(), session_id)
+    return encode(Open(SUITE, mode, set_size), SessionHeader(session_id, tuple(key_types), proof))
+
+
+_SECRET: list[bytes] = []
+
+
+def use_federation_secret(secret: bytes) -> None:
+    """Set by the fixtures once the test federation exists; raw Open frames prove they belong to it."""
+    _SECRET[:] = [secret]
+
+
+def federation_secret() -> bytes:
+    assert _SECRET, "the federation fixture has not been built yet"
+    return _SECRET[0]
 
 
 def stored_elements(home: Path, count: int) -> list[bytes]:

@@ -140,3 +140,20 @@ def test_trusted_certificate_of_a_non_peer_is_refused_by_the_handler(federation:
     assert federation.loop.run(attempt()) is grpc.StatusCode.PERMISSION_DENIED
     assert _refusals(federation, RESPONDER) == ["PERMISSION_DENIED"]
     _still_serving(federation)
+
+
+def test_a_peer_with_another_federation_secret_is_told_so(federation: Federation) -> None:
+    """Without this check both sides would complete the session and silently never match anything."""
+    port = federation.ports[RESPONDER]
+    creds = credentials(federation.home(RESPONDER), federation.home("DE-BKA"))
+
+    async def attempt() -> tuple[grpc.StatusCode, str]:
+        async with open_channel(port, creds) as channel:
+            outcome = await raw_match(channel, [open_frame(1, secret=b"another federation's secret, 32+")])
+            return outcome.code, outcome.details
+
+    code, details = federation.loop.run(attempt())
+    assert code is grpc.StatusCode.FAILED_PRECONDITION
+    assert "different federation secret" in details
+    assert _refusals(federation, RESPONDER) == ["FAILED_PRECONDITION"]
+    _still_serving(federation)

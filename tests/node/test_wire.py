@@ -10,7 +10,7 @@ from node.wire import SessionHeader, decode, decode_open, encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 SUITE = "x25519-elligator2-sha512-v1"
-HEADER = SessionHeader(session_id=bytes(range(16)), key_types=("phone", "passport"))
+HEADER = SessionHeader(session_id=bytes(range(16)), key_types=("phone", "passport"), federation_proof=bytes(32))
 
 
 def _over_the_wire(frame: pb.PsiFrame) -> pb.PsiFrame:
@@ -45,7 +45,7 @@ def test_open_needs_a_header_and_nothing_else_takes_one() -> None:
     with pytest.raises(LocalError):
         encode(Tags(data=b""), HEADER)
     with pytest.raises(LocalError):
-        encode(Open(suite=SUITE, mode=Mode.MUTUAL, set_size=1), SessionHeader(b"short", ("phone",)))
+        encode(Open(suite=SUITE, mode=Mode.MUTUAL, set_size=1), SessionHeader(b"short", ("phone",), bytes(32)))
 
 
 def _open(**fields: object) -> pb.PsiFrame:

@@ -94,6 +94,7 @@ class Open(google.protobuf.message.Message):
     SET_SIZE_FIELD_NUMBER: builtins.int
     KEY_TYPES_FIELD_NUMBER: builtins.int
     SESSION_ID_FIELD_NUMBER: builtins.int
+    FEDERATION_PROOF_FIELD_NUMBER: builtins.int
     suite: builtins.str
     """e.g. "x25519-elligator2-sha512-v1" """
     mode: Global___Mode.ValueType
@@ -101,6 +102,8 @@ class Open(google.protobuf.message.Message):
     """the initiator's announced number of elements"""
     session_id: builtins.bytes
     """chosen by the initiator, random; names the session in both audit logs"""
+    federation_proof: builtins.bytes
+    """HMAC of the session id under the federation secret: both sides hold the"""
     @property
     def key_types(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """the key types this session covers; both policies must allow each one"""
@@ -113,8 +116,9 @@ class Open(google.protobuf.message.Message):
         set_size: builtins.int = ...,
         key_types: collections.abc.Iterable[builtins.str] | None = ...,
         session_id: builtins.bytes = ...,
+        federation_proof: builtins.bytes = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["key_types", b"key_types", "mode", b"mode", "session_id", b"session_id", "set_size", b"set_size", "suite", b"suite"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["federation_proof", b"federation_proof", "key_types", b"key_types", "mode", b"mode", "session_id", b"session_id", "set_size", b"set_size", "suite", b"suite"]) -> None: ...
 
 Global___Open: typing_extensions.TypeAlias = Open
 
