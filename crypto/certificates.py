@@ -218,9 +218,7 @@ def agency_of(cert: x509.Certificate) -> str:
     if not codes:
         codes = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     if len(codes) != 1 or not AGENCY_CODE.fullmatch(codes[0]):
-        raise LocalError(
-            f"the certificate carries no agency code (SAN URI {AGENCY_URI_PREFIX}<CODE> or subject CN)"
-        )
+        raise LocalError(f"the certificate carries no agency code (SAN URI {AGENCY_URI_PREFIX}<CODE> or subject CN)")
     return codes[0]
 
 

@@ -43,9 +43,7 @@ def expand_message_xmd(msg: bytes, dst: bytes, length: int) -> bytes:
     if ell > 255 or length > 65535:
         raise ValueError("requested output too long")
     dst_prime = dst + bytes([len(dst)])
-    b0 = hashlib.sha512(
-        b"\x00" * _SHA512_BLOCK + msg + length.to_bytes(2, "big") + b"\x00" + dst_prime
-    ).digest()
+    b0 = hashlib.sha512(b"\x00" * _SHA512_BLOCK + msg + length.to_bytes(2, "big") + b"\x00" + dst_prime).digest()
     b_prev = hashlib.sha512(b0 + b"\x01" + dst_prime).digest()
     out = [b_prev]
     for i in range(2, ell + 1):

@@ -275,9 +275,7 @@ def _parse_peer(r: _Reader, code: str, entry: Any, home: NodeHome, default: Poli
     except CasebridgeError as exc:
         raise r.error(cert_field, f"{cert_path}: {exc}") from None
     if not same_fingerprint(fingerprint(cert), pinned):
-        raise r.error(
-            f"{field}.fingerprint", f"does not match {cert_path}; the pinned certificate file was changed"
-        )
+        raise r.error(f"{field}.fingerprint", f"does not match {cert_path}; the pinned certificate file was changed")
     return Peer(
         code=code,
         address=address,

@@ -62,9 +62,7 @@ def _fix_imports(text: str, packages: set[str]) -> str:
     """Point protoc's top-level ``casebridge.v1`` imports at ``proto.casebridge.v1``."""
     for package in sorted(packages):
         dotted = re.escape(package)
-        text = re.sub(
-            rf"^from {dotted} import ", f"from {PACKAGE_PREFIX}.{package} import ", text, flags=re.MULTILINE
-        )
+        text = re.sub(rf"^from {dotted} import ", f"from {PACKAGE_PREFIX}.{package} import ", text, flags=re.MULTILINE)
         # Module references in stubs (``import casebridge.v1.x_pb2`` and ``casebridge.v1.x_pb2.Msg``); the
         # lookbehind keeps quoted or slash-prefixed wire names such as '/casebridge.v1.Exchange/Match'.
         text = re.sub(rf"(?<![\w./'\"]){dotted}\.(?=\w+_pb2)", f"{PACKAGE_PREFIX}.{package}.", text)
@@ -120,9 +118,7 @@ def check(root: Path = PROTO_ROOT) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m node.protogen", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--check", action="store_true", help="Exit non-zero if the committed modules are stale."
-    )
+    parser.add_argument("--check", action="store_true", help="Exit non-zero if the committed modules are stale.")
     args = parser.parse_args(argv)
     if args.check:
         stale = check()

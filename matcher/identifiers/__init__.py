@@ -61,7 +61,5 @@ def normalize_identifier(identifier: Identifier) -> Normalized:
     """
     normalizer = _NORMALIZERS.get(identifier.type)
     if normalizer is None:
-        raise InvalidIdentifier(
-            "type", "unknown identifier type; known: " + ", ".join(sorted(IDENTIFIER_TYPES))
-        )
+        raise InvalidIdentifier("type", "unknown identifier type; known: " + ", ".join(sorted(IDENTIFIER_TYPES)))
     return normalizer(identifier)

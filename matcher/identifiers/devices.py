@@ -148,8 +148,6 @@ def normalize_social(identifier: Identifier) -> Normalized:
     if len(handle) > _HANDLE_MAX:
         raise InvalidIdentifier("value", f"a handle has at most {_HANDLE_MAX} characters")
     if any(c.isspace() or c in "/?#@:" for c in handle):
-        raise InvalidIdentifier(
-            "value", "a handle has no spaces or URL characters; give a handle or profile URL"
-        )
+        raise InvalidIdentifier("value", "a handle has no spaces or URL characters; give a handle or profile URL")
     canonical = f"{platform}:{handle}"
     return Normalized("social", canonical, (MatchKey("social", Tier.STRONG, canonical),))

@@ -18,9 +18,7 @@ def normalize_iban(identifier: Identifier) -> Normalized:
     try:
         compact = str(iban.validate(identifier.value))
     except InvalidChecksum:
-        raise InvalidIdentifier(
-            "value", "IBAN checksum does not match: a character is probably mistyped"
-        ) from None
+        raise InvalidIdentifier("value", "IBAN checksum does not match: a character is probably mistyped") from None
     except ValidationError:
         raise InvalidIdentifier("value", "not a valid IBAN for its country (length or format)") from None
     return Normalized("iban", compact, (MatchKey("iban", Tier.STRONG, compact),))
@@ -49,9 +47,7 @@ def _segwit(address: str) -> str:
     const = bitcoin.bech32_checksum(_hrp_expand("bc") + data)
     version = data[0]
     if const not in (_BECH32_CONST, _BECH32M_CONST):
-        raise InvalidIdentifier(
-            "value", "bc1 address checksum does not match: a character is probably mistyped"
-        )
+        raise InvalidIdentifier("value", "bc1 address checksum does not match: a character is probably mistyped")
     if (version == 0) != (const == _BECH32_CONST):
         raise InvalidIdentifier("value", "bc1 address uses the wrong checksum kind for its witness version")
     try:

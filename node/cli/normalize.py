@@ -26,9 +26,7 @@ _TYPES = [*sorted(IDENTIFIER_TYPES), "person"]
 @click.argument("type_", metavar="TYPE", type=click.Choice(_TYPES))
 @click.argument("value")
 @click.option("--region", default=None, help="Region for national phone formats (ISO 3166 alpha-2), e.g. NL.")
-@click.option(
-    "--country", default=None, help="Issuing country of a passport, ID document or plate, e.g. ROU."
-)
+@click.option("--country", default=None, help="Issuing country of a passport, ID document or plate, e.g. ROU.")
 @click.option("--platform", default=None, help="Social network of a handle, e.g. instagram.")
 @click.option("--dob", default=None, help="Date of birth YYYY-MM-DD (TYPE person only).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -65,9 +63,7 @@ def normalize(
             {
                 "type": result.type,
                 "canonical": result.canonical,
-                "keys": [
-                    {"key_type": k.key_type, "tier": k.tier.value, "value": k.value} for k in result.keys
-                ],
+                "keys": [{"key_type": k.key_type, "tier": k.tier.value, "value": k.value} for k in result.keys],
             }
         )
         return

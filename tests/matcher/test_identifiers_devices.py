@@ -16,9 +16,7 @@ def test_imei_and_imeisv_meet(value: str) -> None:
     assert keys("imei", value) == {("imei", "35209900176148")}
 
 
-@pytest.mark.parametrize(
-    "value", ["352099001761482", "3520990017614", "35209900176148123", "35209900176148A", ""]
-)
+@pytest.mark.parametrize("value", ["352099001761482", "3520990017614", "35209900176148123", "35209900176148A", ""])
 def test_imei_refusals(value: str) -> None:
     refused("imei", value, "value")
 
@@ -41,9 +39,7 @@ def test_cyrillic_plate_letters_read_as_their_latin_lookalikes() -> None:
     assert keys("plate", "ΙΚΑ-1234", country="GR") == {("plate", "GR:IKA1234")}
 
 
-@pytest.mark.parametrize(
-    ("sign", "iso"), [("D", "DE"), ("DE", "DE"), ("DEU", "DE"), ("UK", "GB"), ("I", "IT")]
-)
+@pytest.mark.parametrize(("sign", "iso"), [("D", "DE"), ("DE", "DE"), ("DEU", "DE"), ("UK", "GB"), ("I", "IT")])
 def test_plate_distinguishing_signs(sign: str, iso: str) -> None:
     assert keys("plate", "M-AB 123", country=sign) == {("plate", f"{iso}:MAB123")}
 
@@ -86,9 +82,7 @@ def test_twitter_is_x() -> None:
 
 
 def test_social_url_shapes() -> None:
-    assert keys("social", "https://www.tiktok.com/@Some_User", platform="tiktok") == {
-        ("social", "tiktok:some_user")
-    }
+    assert keys("social", "https://www.tiktok.com/@Some_User", platform="tiktok") == {("social", "tiktok:some_user")}
     assert keys("social", "https://t.me/SomeUser", platform="telegram") == {("social", "telegram:someuser")}
     assert keys("social", "https://www.facebook.com/profile.php?id=100012", platform="facebook") == {
         ("social", "facebook:100012")
@@ -96,9 +90,7 @@ def test_social_url_shapes() -> None:
 
 
 def test_social_near_miss_other_platform() -> None:
-    assert keys("social", "someone", platform="instagram").isdisjoint(
-        keys("social", "someone", platform="tiktok")
-    )
+    assert keys("social", "someone", platform="instagram").isdisjoint(keys("social", "someone", platform="tiktok"))
 
 
 @pytest.mark.parametrize(

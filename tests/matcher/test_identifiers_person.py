@@ -49,9 +49,7 @@ def test_passport_spelling_of_cyrillic_is_a_key_too() -> None:
     assert shares("Юлия Щербакова", "Yulia Shcherbakova", "person-phonetic-dob")
 
 
-@pytest.mark.parametrize(
-    ("cyrillic", "icao"), [("Жуков", "ZHUKOV"), ("Хан", "KHAN"), ("Цой", "TSOI"), ("Яна", "IANA")]
-)
+@pytest.mark.parametrize(("cyrillic", "icao"), [("Жуков", "ZHUKOV"), ("Хан", "KHAN"), ("Цой", "TSOI"), ("Яна", "IANA")])
 def test_icao_cyrillic_letters(cyrillic: str, icao: str) -> None:
     assert f"{icao}|{DOB}" in {v for _, v in keyset(cyrillic, key_type="person-name-dob")}
 
@@ -82,9 +80,7 @@ def test_arabic_given_names_phonetic(arabic: str, latin: str) -> None:
 
 def test_arabic_compound_written_as_one_word_does_not_meet() -> None:
     # Token counts differ (two Arabic words, one Latin one); documented as a known gap.
-    assert not keyset("عبد الله", key_type="person-phonetic-dob") & keyset(
-        "Abdullah", key_type="person-phonetic-dob"
-    )
+    assert not keyset("عبد الله", key_type="person-phonetic-dob") & keyset("Abdullah", key_type="person-phonetic-dob")
 
 
 def test_accented_latin() -> None:
@@ -103,9 +99,7 @@ def test_name_without_dob_has_no_keys() -> None:
     assert normalize_person(Person("Иван Петров", dob="  ")).keys == ()
 
 
-@pytest.mark.parametrize(
-    "dob", ["1990-13-01", "1990-02-30", "12/04/1990", "19900412", "1990-4-12", "1700-01-01"]
-)
+@pytest.mark.parametrize("dob", ["1990-13-01", "1990-02-30", "12/04/1990", "19900412", "1990-4-12", "1700-01-01"])
 def test_bad_dob_is_an_error_on_dob(dob: str) -> None:
     with pytest.raises(InvalidIdentifier) as info:
         normalize_person(Person("Ivan Petrov", dob))

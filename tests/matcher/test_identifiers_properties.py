@@ -91,9 +91,7 @@ def test_errors_never_echo_the_value(type_: str, tail: str) -> None:
 
 
 @given(
-    st.lists(
-        st.sampled_from(["Иван", "Петров", "Сергеевич", "José", "Núñez", "Müller"]), min_size=1, max_size=4
-    ),
+    st.lists(st.sampled_from(["Иван", "Петров", "Сергеевич", "José", "Núñez", "Müller"]), min_size=1, max_size=4),
     st.randoms(),
 )
 def test_name_order_does_not_matter(tokens: list[str], rnd: object) -> None:

@@ -13,9 +13,7 @@ index_lists = st.lists(st.integers(min_value=0, max_value=len(POOL) - 1), max_si
 
 @given(index_lists, index_lists, st.integers(min_value=1, max_value=7), st.integers(0, 2**32))
 @settings(max_examples=60, deadline=None)
-def test_mutual_reveal_equals_set_intersection(
-    ours: list[int], theirs: list[int], chunk: int, seed: int
-) -> None:
+def test_mutual_reveal_equals_set_intersection(ours: list[int], theirs: list[int], chunk: int, seed: int) -> None:
     initiator, responder = pair([POOL[i] for i in ours], [POOL[i] for i in theirs], Mode.MUTUAL, seed, chunk)
     pump(initiator, responder)
     common = set(ours) & set(theirs)

@@ -129,9 +129,7 @@ def test_bad_pem_is_a_local_error() -> None:
 
 
 class _Echo(pb_grpc.ExchangeServicer):
-    def RequestDisclosure(
-        self, request: pb.DisclosureRequest, context: grpc.ServicerContext
-    ) -> pb.DisclosureAck:
+    def RequestDisclosure(self, request: pb.DisclosureRequest, context: grpc.ServicerContext) -> pb.DisclosureAck:
         # The stubs type each auth property as bytes; at run time it is a list of them.
         pems: Any = context.auth_context()["x509_pem_cert"]
         peer_cert = load_certificate(pems[0])
@@ -154,9 +152,7 @@ def test_grpc_accepts_the_certificates_for_mutual_tls() -> None:
             root_certificates=server_cert, private_key=client_key, certificate_chain=client_cert
         )
         with grpc.secure_channel(f"localhost:{port}", channel_credentials) as channel:
-            ack = pb_grpc.ExchangeStub(channel).RequestDisclosure(
-                pb.DisclosureRequest(request_id="r1"), timeout=10
-            )
+            ack = pb_grpc.ExchangeStub(channel).RequestDisclosure(pb.DisclosureRequest(request_id="r1"), timeout=10)
         assert ack.request_id == "r1:DE-BKA"
         # A client whose certificate the server did not pin is turned away during the handshake.
         stranger_key, stranger_cert = _identity("RO-DIICOT")

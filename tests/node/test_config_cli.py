@@ -35,9 +35,7 @@ def cli(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[
 
 
 def init(home: Path, agency: str, port: int, *extra: str) -> subprocess.CompletedProcess[str]:
-    return cli(
-        home, "init", "--agency", agency, "--federation", "eu-tht", "--listen", f"127.0.0.1:{port}", *extra
-    )
+    return cli(home, "init", "--agency", agency, "--federation", "eu-tht", "--listen", f"127.0.0.1:{port}", *extra)
 
 
 @pytest.fixture
@@ -186,9 +184,7 @@ def test_peers_add_list_remove(nodes: tuple[Path, Path]) -> None:
 
 def test_certificate_of_another_agency_is_refused(nodes: tuple[Path, Path]) -> None:
     nl, de = nodes
-    done = cli(
-        nl, "peers", "add", "RO-DIICOT", "--address", "h:1", "--cert", str(NodeHome(de).tls_cert), ok=False
-    )
+    done = cli(nl, "peers", "add", "RO-DIICOT", "--address", "h:1", "--cert", str(NodeHome(de).tls_cert), ok=False)
     assert "peer RO-DIICOT" in done.stderr and "--cert" in done.stderr and "DE-BKA" in done.stderr
     assert _peers(nl) == []
     assert not (nl / "peers" / "RO-DIICOT.crt").exists()
