@@ -1,0 +1,215 @@
+"""Values, rules and reading of disclosures, shared by the requester's and the owner's side."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from crypto.errors import LocalError, RemoteError
+from proto.casebridge.v1 import casebridge_pb2 as pb
+
+__all__ = [
+    "HANDLING_CODES",
+    "HANDLING_FROM_WIRE",
+    "HANDLING_MEANING",
+    "HANDLING_TO_WIRE",
+    "MAX_TEXT",
+    "RELEASABLE_FIELDS",
+    "RELEASE_CONTEXT",
+    "SAFEGUARDING_NOTE",
+    "Disclosure",
+    "OutgoingRequest",
+    "ReleaseRefused",
+    "checked_text",
+    "get_disclosure",
+    "list_disclosures",
+    "store_decision",
+]
+
+HANDLING_CODES = ("H0", "H1", "H2", "H3")
+# Modelled on the handling codes law-enforcement information exchange already uses (Europol's H0-H3).
+HANDLING_MEANING = {
+    "H0": "for preventing and combating crime; no further restriction",
+    "H1": "not for use as evidence in judicial proceedings without the owner's permission",
+    "H2": "not to be passed on to anyone without the owner's permission",
+    "H3": "further restrictions apply, as stated with the request",
+}
+RELEASABLE_FIELDS = ("title", "summary", "contact", "persons")
+RELEASE_CONTEXT = "casebridge.v1.Release"
+MAX_TEXT = 2000
+SAFEGUARDING_NOTE = "SAFEGUARDING: the released persons include a victim. Protect; never treat as an offender."
+
+HANDLING_TO_WIRE = {"H0": pb.HANDLING_H0, "H1": pb.HANDLING_H1, "H2": pb.HANDLING_H2, "H3": pb.HANDLING_H3}
+HANDLING_FROM_WIRE = {v: k for k, v in HANDLING_TO_WIRE.items()}
+
+
+class ReleaseRefused(RemoteError):
+    """A release or denial we cannot accept: forged, altered, misaddressed or unsolicited."""
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    id: int
+    request_id: str
+    direction: str
+    peer: str
+    alert_id: int | None
+    match_handle: str
+    purpose: str
+    legal_basis: str
+    handling: str
+    status: str
+    reason: str | None
+    fields: tuple[str, ...]
+    released: dict[str, Any] | None
+    safeguarding: bool
+    created_at: str
+    updated_at: str
+    case_ref: str | None  # incoming: our case the request is about; outgoing: the owner's, once released
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "request_id": self.request_id,
+            "direction": self.direction,
+            "peer": self.peer,
+            "alert_id": self.alert_id if self.direction == "outgoing" else None,
+            "match_handle": self.match_handle,
+            "purpose": self.purpose,
+            "legal_basis": self.legal_basis,
+            "handling": self.handling,
+            "handling_meaning": HANDLING_MEANING[self.handling],
+            "status": self.status,
+            "reason": self.reason,
+            "fields": list(self.fields),
+            "released": self.released,
+            "safeguarding": self.safeguarding,
+            "safeguarding_note": SAFEGUARDING_NOTE if self.safeguarding else None,
+            "case_ref": self.case_ref,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class OutgoingRequest:
+    request_id: str
+    peer: str
+    alert_id: int
+    match_handle: bytes
+    purpose: str
+    legal_basis: str
+    handling: str
+
+    def to_wire(self) -> pb.DisclosureRequest:
+        return pb.DisclosureRequest(
+            request_id=self.request_id,
+            match_handle=self.match_handle,
+            purpose=self.purpose,
+            legal_basis=self.legal_basis,
+            handling=HANDLING_TO_WIRE[self.handling],
+        )
+
+
+def checked_text(value: str, field: str, error: type[LocalError] | type[RemoteError]) -> str:
+    value = value.strip()
+    if not value:
+        raise error(f"{field}: must not be empty")
+    if len(value) > MAX_TEXT:
+        raise error(f"{field}: at most {MAX_TEXT} characters")
+    return value
+
+
+def store_decision(
+    db: Database,
+    disclosure_id: int,
+    *,
+    status: str,
+    at: str,
+    release: pb.Release | None = None,
+    signed: pb.SignedRelease | None = None,
+    reason: str | None = None,
+) -> None:
+    """Record the owner's decision on one request, on either side: the signed release or the denial reason."""
+    if release is not None and signed is not None:
+        db.conn.execute(
+            "UPDATE disclosures SET status = ?, fields = ?, release = ?, signature = ?, safeguarding = ?,"
+            " decided_at = ?, updated_at = ? WHERE id = ?",
+            (status, json.dumps(list(release.fields)), signed.release, signed.signature, int(release.safeguarding),
+             at, at, disclosure_id),
+        )  # fmt: skip
+    else:
+        db.conn.execute(
+            "UPDATE disclosures SET status = ?, reason = ?, decided_at = ?, updated_at = ? WHERE id = ?",
+            (status, reason, at, at, disclosure_id),
+        )
+
+
+def _release_fields(release: pb.Release) -> dict[str, Any]:
+    out: dict[str, Any] = {"case_ref": release.case_ref}
+    for field in release.fields:
+        if field == "persons":
+            out["persons"] = [{"name": p.name, "dob": p.dob or None, "role": p.role} for p in release.persons]
+        else:
+            out[field] = getattr(release, field)
+    return out
+
+
+_SQL = (
+    "SELECT d.id, d.request_id, d.direction, d.peer, d.alert_id, d.match_handle, d.purpose, d.legal_basis,"
+    " d.handling, d.status, d.reason, d.fields, d.release, d.safeguarding, d.created_at, d.updated_at,"
+    " c.case_ref FROM disclosures d LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN cases c ON c.id = a.case_id"
+)
+
+
+def _load(row: Sequence[Any]) -> Disclosure:
+    released = None
+    owner_case = None
+    if row[12] is not None:
+        release = pb.Release()
+        release.ParseFromString(bytes(row[12]))
+        released = _release_fields(release)
+        owner_case = release.case_ref
+    direction = row[2]
+    return Disclosure(
+        id=row[0],
+        request_id=row[1],
+        direction=direction,
+        peer=row[3],
+        alert_id=row[4],
+        match_handle=bytes(row[5]).hex(),
+        purpose=row[6],
+        legal_basis=row[7],
+        handling=row[8],
+        status=row[9],
+        reason=row[10],
+        fields=tuple(json.loads(row[11])) if row[11] else (),
+        released=released,
+        safeguarding=bool(row[13]),
+        created_at=row[14],
+        updated_at=row[15],
+        case_ref=row[16] if direction == "incoming" else owner_case,
+    )
+
+
+def get_disclosure(db: Database, disclosure_id: int) -> Disclosure:
+    row = db.conn.execute(_SQL + " WHERE d.id = ?", (disclosure_id,)).fetchone()
+    if row is None:
+        raise LocalError(f"no disclosure {disclosure_id}; see 'casebridge disclose list'")
+    return _load(row)
+
+
+def list_disclosures(db: Database, direction: str | None = None, status: str | None = None) -> list[Disclosure]:
+    where, params = [], []
+    if direction:
+        where.append("d.direction = ?")
+        params.append(direction)
+    if status:
+        where.append("d.status = ?")
+        params.append(status)
+    sql = _SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY d.id"
+    return [_load(r) for r in db.conn.execute(sql, params).fetchall()]

@@ -1,0 +1,166 @@
+"""The owner's side: receiving a request about one of our alerts, and releasing or denying."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from crypto.errors import LocalError
+from node import audit
+from node.disclosure.model import (
+    HANDLING_FROM_WIRE,
+    HANDLING_TO_WIRE,
+    RELEASABLE_FIELDS,
+    Disclosure,
+    ReleaseRefused,
+    checked_text,
+    get_disclosure,
+    store_decision,
+)
+from node.errors import UnknownMatch
+from proto.casebridge.v1 import casebridge_pb2 as pb
+
+__all__ = ["accept_request", "build_release", "denial_for", "record_approval", "record_denial"]
+
+
+def accept_request(db: Database, *, peer: str, request: pb.DisclosureRequest, at: str) -> tuple[Disclosure, bool]:
+    """Store a peer's request as pending; (disclosure, duplicate). Call inside a transaction."""
+    try:
+        uuid.UUID(request.request_id)
+    except ValueError:
+        raise ReleaseRefused("request_id: expected a UUID") from None
+    handling = HANDLING_FROM_WIRE.get(request.handling)
+    if handling is None:
+        raise ReleaseRefused("handling: expected H0, H1, H2 or H3")
+    purpose = checked_text(request.purpose, "purpose", ReleaseRefused)
+    legal_basis = checked_text(request.legal_basis, "legal_basis", ReleaseRefused)
+    existing = db.conn.execute(
+        "SELECT id, peer, match_handle FROM disclosures WHERE request_id = ? AND direction = 'incoming'",
+        (request.request_id,),
+    ).fetchone()
+    if existing is not None:
+        if existing[1] != peer or bytes(existing[2]) != request.match_handle:
+            raise ReleaseRefused("request_id: already used for another request")
+        return get_disclosure(db, int(existing[0])), True
+    # Only alerts with the requesting agency are searched: an agency that is not the match partner gets the
+    # same answer as for a handle that does not exist.
+    row = db.conn.execute(
+        "SELECT a.id FROM alert_keys k JOIN alerts a ON a.id = k.alert_id WHERE k.match_handle = ? AND a.peer = ?",
+        (request.match_handle, peer),
+    ).fetchone()
+    if row is None:
+        raise UnknownMatch("no match with your agency under that handle")
+    cursor = db.conn.execute(
+        "INSERT INTO disclosures (request_id, direction, peer, alert_id, match_handle, purpose, legal_basis,"
+        " handling, status, created_at, updated_at) VALUES (?, 'incoming', ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+        (request.request_id, peer, int(row[0]), request.match_handle, purpose, legal_basis, handling, at, at),
+    )
+    disclosure_id = int(cursor.lastrowid or 0)
+    audit.append(
+        db,
+        "disclosure.request-received",
+        at=at,
+        peer=peer,
+        subject=f"disclosure:{disclosure_id}",
+        alert=int(row[0]),
+        request=request.request_id,
+        handling=handling,
+    )
+    return get_disclosure(db, disclosure_id), False
+
+
+def _pending_incoming(db: Database, disclosure_id: int) -> tuple[str, str, bytes, int, str]:
+    row = db.conn.execute(
+        "SELECT request_id, peer, match_handle, alert_id, handling, direction, status FROM disclosures WHERE id = ?",
+        (disclosure_id,),
+    ).fetchone()
+    if row is None:
+        raise LocalError(f"no disclosure {disclosure_id}; see 'casebridge disclose list'")
+    if row[5] != "incoming":
+        raise LocalError(f"disclosure {disclosure_id} is our own request; only the owner decides on it")
+    if row[6] != "pending":
+        raise LocalError(f"disclosure {disclosure_id} was already {row[6]}")
+    if row[3] is None:
+        raise LocalError(f"disclosure {disclosure_id}: its alert no longer exists")
+    return row[0], row[1], bytes(row[2]), int(row[3]), row[4]
+
+
+def build_release(
+    db: Database, disclosure_id: int, fields: Sequence[str], *, our_agency: str, now: datetime
+) -> pb.Release:
+    """The Release for an approval of exactly ``fields`` (not yet signed, nothing stored)."""
+    chosen = list(dict.fromkeys(fields))
+    unknown = [f for f in chosen if f not in RELEASABLE_FIELDS]
+    if unknown or not chosen:
+        raise LocalError(f"--fields: choose from {','.join(RELEASABLE_FIELDS)} (got {','.join(fields) or 'none'})")
+    request_id, peer, handle, alert_id, handling = _pending_incoming(db, disclosure_id)
+    case = db.conn.execute(
+        "SELECT c.id, c.case_ref, c.title, c.summary, c.contact FROM alerts a JOIN cases c ON c.id = a.case_id"
+        " WHERE a.id = ?",
+        (alert_id,),
+    ).fetchone()
+    release = pb.Release(
+        request_id=request_id,
+        match_handle=handle,
+        owner_agency=our_agency,
+        requester_agency=peer,
+        handling=HANDLING_TO_WIRE[handling],
+        fields=chosen,
+        case_ref=case[1],
+    )
+    release.released_at.FromDatetime(now)
+    if "title" in chosen:
+        release.title = case[2]
+    if "summary" in chosen:
+        release.summary = case[3]
+    if "contact" in chosen:
+        release.contact = case[4]
+    if "persons" in chosen:
+        for name, dob, role in db.conn.execute(
+            "SELECT name, dob, role FROM persons WHERE case_id = ? ORDER BY position", (case[0],)
+        ):
+            release.persons.append(pb.Person(name=name, dob=dob or "", role=role))
+        release.safeguarding = any(p.role == "victim" for p in release.persons)
+    return release
+
+
+def record_approval(
+    db: Database, disclosure_id: int, release: pb.Release, release_bytes: bytes, signature: bytes, at: str
+) -> Disclosure:
+    """Store what we released, exactly as signed and delivered. Call inside a transaction."""
+    _, peer, _, _, handling = _pending_incoming(db, disclosure_id)
+    store_decision(
+        db,
+        disclosure_id,
+        status="approved",
+        at=at,
+        release=release,
+        signed=pb.SignedRelease(release=release_bytes, signature=signature),
+    )
+    audit.append(
+        db,
+        "disclosure.approved",
+        at=at,
+        peer=peer,
+        subject=f"disclosure:{disclosure_id}",
+        request=release.request_id,
+        fields=list(release.fields),
+        handling=handling,
+        safeguarding=release.safeguarding,
+    )
+    return get_disclosure(db, disclosure_id)
+
+
+def denial_for(db: Database, disclosure_id: int, reason: str) -> pb.Denial:
+    request_id, _, handle, _, _ = _pending_incoming(db, disclosure_id)
+    return pb.Denial(request_id=request_id, match_handle=handle, reason=checked_text(reason, "--reason", LocalError))
+
+
+def record_denial(db: Database, disclosure_id: int, reason: str, at: str) -> Disclosure:
+    _, peer, _, _, _ = _pending_incoming(db, disclosure_id)
+    store_decision(db, disclosure_id, status="denied", at=at, reason=reason.strip())
+    audit.append(db, "disclosure.denied", at=at, peer=peer, subject=f"disclosure:{disclosure_id}", reason_given=True)
+    return get_disclosure(db, disclosure_id)

@@ -1,0 +1,177 @@
+"""The requester's side: asking the owner of a matched case, and accepting its decision."""
+
+from __future__ import annotations
+
+import uuid
+
+from cryptography import x509
+from sqlite_utils import Database
+
+from crypto.certificates import AGENCY_CODE, verify
+from crypto.errors import InvalidSignature, LocalError
+from node import audit
+from node.disclosure.model import (
+    HANDLING_CODES,
+    HANDLING_FROM_WIRE,
+    RELEASABLE_FIELDS,
+    RELEASE_CONTEXT,
+    Disclosure,
+    OutgoingRequest,
+    ReleaseRefused,
+    checked_text,
+    get_disclosure,
+    store_decision,
+)
+from node.errors import UnknownMatch
+from proto.casebridge.v1 import casebridge_pb2 as pb
+
+__all__ = ["accept_denial", "accept_release", "prepare_request", "record_outgoing"]
+
+
+def prepare_request(db: Database, alert_id: int, purpose: str, legal_basis: str, handling: str) -> OutgoingRequest:
+    """Check our side of a request (the alert is ours and current) and name its match handle."""
+    if handling not in HANDLING_CODES:
+        raise LocalError(f"--handling: expected one of {', '.join(HANDLING_CODES)}")
+    purpose = checked_text(purpose, "--purpose", LocalError)
+    legal_basis = checked_text(legal_basis, "--legal-basis", LocalError)
+    row = db.conn.execute("SELECT peer, status FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+    if row is None:
+        raise LocalError(f"no alert {alert_id}; see 'casebridge alerts list'")
+    peer, status = row
+    if status == "dismissed":
+        raise LocalError(f"alert {alert_id} was dismissed; confirm it before asking for details")
+    key = db.conn.execute(
+        "SELECT match_handle FROM alert_keys WHERE alert_id = ?"
+        " ORDER BY current DESC, CASE tier WHEN 'strong' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, id LIMIT 1",
+        (alert_id,),
+    ).fetchone()
+    if key is None:
+        raise LocalError(f"alert {alert_id} has no matched key to refer to")
+    return OutgoingRequest(str(uuid.uuid4()), peer, alert_id, bytes(key[0]), purpose, legal_basis, handling)
+
+
+def record_outgoing(db: Database, request: OutgoingRequest, at: str) -> int:
+    """Store a request the owner acknowledged. Call inside a transaction."""
+    cursor = db.conn.execute(
+        "INSERT INTO disclosures (request_id, direction, peer, alert_id, match_handle, purpose, legal_basis,"
+        " handling, status, created_at, updated_at) VALUES (?, 'outgoing', ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+        (
+            request.request_id,
+            request.peer,
+            request.alert_id,
+            request.match_handle,
+            request.purpose,
+            request.legal_basis,
+            request.handling,
+            at,
+            at,
+        ),
+    )
+    disclosure_id = int(cursor.lastrowid or 0)
+    audit.append(
+        db,
+        "disclosure.requested",
+        at=at,
+        peer=request.peer,
+        subject=f"disclosure:{disclosure_id}",
+        alert=request.alert_id,
+        request=request.request_id,
+        handling=request.handling,
+    )
+    return disclosure_id
+
+
+def accept_release(
+    db: Database,
+    *,
+    peer: str,
+    peer_certificate: x509.Certificate,
+    our_agency: str,
+    signed: pb.SignedRelease,
+    at: str,
+) -> Disclosure:
+    """Verify and store a release from ``peer``. Call inside a transaction; refusals are audited by the caller."""
+    try:
+        verify(peer_certificate, RELEASE_CONTEXT, signed.release, signed.signature)
+    except InvalidSignature:
+        raise ReleaseRefused("the release's signature does not verify against the pinned certificate") from None
+    release = pb.Release()
+    try:
+        release.ParseFromString(signed.release)
+    except Exception:
+        raise ReleaseRefused("the signed release is not a valid Release message") from None
+    if release.owner_agency != peer:
+        # The claimed owner is the sender's text: echo it into errors and the audit log only if it is a code.
+        claimed = release.owner_agency if AGENCY_CODE.fullmatch(release.owner_agency) else "another agency"
+        raise ReleaseRefused(f"the release names {claimed} as owner, but {peer} sent it")
+    if release.requester_agency != our_agency:
+        raise ReleaseRefused("the release is addressed to another agency")
+    unknown = [f for f in release.fields if f not in RELEASABLE_FIELDS]
+    if unknown or len(set(release.fields)) != len(release.fields):
+        raise ReleaseRefused("the release lists unknown or repeated fields")
+    # Only listed fields are shown, so unlisted content would be stored unseen (and unlisted persons would
+    # still decide the safeguarding marker).
+    unlisted = [
+        f
+        for f in RELEASABLE_FIELDS
+        if f not in release.fields and (release.persons if f == "persons" else getattr(release, f))
+    ]
+    if unlisted:
+        raise ReleaseRefused(f"the release carries fields it does not list: {','.join(unlisted)}")
+    row = db.conn.execute(
+        "SELECT id, match_handle, status, alert_id, handling FROM disclosures"
+        " WHERE request_id = ? AND direction = 'outgoing' AND peer = ?",
+        (release.request_id, peer),
+    ).fetchone()
+    if row is None:
+        raise UnknownMatch("no request of ours to that agency has this request id")
+    disclosure_id, handle, status, alert_id, handling = row
+    if bytes(handle) != release.match_handle:
+        raise ReleaseRefused("the release refers to another match than our request")
+    if HANDLING_FROM_WIRE.get(release.handling) != handling:
+        raise ReleaseRefused("the release carries another handling code than our request")
+    victim = any(p.role == "victim" for p in release.persons)
+    if release.safeguarding != victim:
+        raise ReleaseRefused("the release's safeguarding marker does not fit its persons")
+    if status != "pending":
+        raise ReleaseRefused(f"our request was already {status}")
+    store_decision(db, disclosure_id, status="approved", at=at, release=release, signed=signed)
+    if victim and alert_id is not None:
+        db.conn.execute("UPDATE alerts SET safeguarding = 1, updated_at = ? WHERE id = ?", (at, alert_id))
+    audit.append(
+        db,
+        "disclosure.released",
+        at=at,
+        peer=peer,
+        subject=f"disclosure:{disclosure_id}",
+        request=release.request_id,
+        fields=list(release.fields),
+        handling=handling,
+        safeguarding=victim,
+    )
+    return get_disclosure(db, disclosure_id)
+
+
+def accept_denial(db: Database, *, peer: str, denial: pb.Denial, at: str) -> Disclosure:
+    row = db.conn.execute(
+        "SELECT id, match_handle, status FROM disclosures WHERE request_id = ? AND direction = 'outgoing' AND peer = ?",
+        (denial.request_id, peer),
+    ).fetchone()
+    if row is None:
+        raise UnknownMatch("no request of ours to that agency has this request id")
+    disclosure_id, handle, status = row
+    if bytes(handle) != denial.match_handle:
+        raise ReleaseRefused("the denial refers to another match than our request")
+    if status != "pending":
+        raise ReleaseRefused(f"our request was already {status}")
+    reason = checked_text(denial.reason, "reason", ReleaseRefused)
+    store_decision(db, disclosure_id, status="denied", at=at, reason=reason)
+    audit.append(
+        db,
+        "disclosure.denied",
+        at=at,
+        peer=peer,
+        subject=f"disclosure:{disclosure_id}",
+        request=denial.request_id,
+    )
+    return get_disclosure(db, disclosure_id)
