@@ -27,7 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from crypto import DEFAULT_SUITE
 from crypto.errors import LocalError
 from matcher.psi import Mode
-from node.bench.psi import PsiBenchResult, make_sets, openmined_run
+from node.bench.psi import PsiBenchResult, complete_result, make_sets
 from node.bench.workers import ParallelCrypto
 from node.config import load_config
 from node.home import NodeHome
@@ -288,28 +288,8 @@ def run_grpc_bench(
             _stop(server)
         shutil.rmtree(root, ignore_errors=True)
 
-    om_seconds = om_rate = om_wire = None
-    if compare_openmined:
-        progress(f"running openmined-psi on the same {size} x {size} items")
-        om_seconds, om_wire, om_count = openmined_run(ours, theirs)
-        om_rate = size / om_seconds
-        correct = correct and om_count == len(shared)
-    rate = size / seconds
-    rate_hashing = size / (seconds + hashing)
-    return PsiBenchResult(
-        size=size,
-        workers=workers,
-        transport="grpc",
-        correct=correct,
-        intersection=len(shared),
-        hashing_seconds=round(hashing, 3),
-        session_seconds=round(seconds, 3),
-        ours_pairs_per_s=round(rate, 1),
-        ours_pairs_per_s_with_hashing=round(rate_hashing, 1),
-        wire_bytes_per_pair=round(wire / max(1, size), 2),
-        openmined_seconds=None if om_seconds is None else round(om_seconds, 3),
-        openmined_pairs_per_s=None if om_rate is None else round(om_rate, 1),
-        openmined_wire_bytes_per_pair=None if om_wire is None else round(om_wire, 2),
-        ratio=None if om_rate is None else round(rate / om_rate, 2),
-        ratio_with_hashing=None if om_rate is None else round(rate_hashing / om_rate, 2),
-    )
+    return complete_result(
+        size=size, workers=workers, transport="grpc", ours=ours, theirs=theirs, intersection=len(shared),
+        correct=correct, hashing=hashing, session=seconds, wire=wire, compare_openmined=compare_openmined,
+        progress=progress,
+    )  # fmt: skip

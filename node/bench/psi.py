@@ -15,7 +15,7 @@ from matcher.psi import Message, Mode, PsiSession, Role, Tags
 from matcher.psi.messages import Elements
 from node.bench.workers import ParallelCrypto
 
-__all__ = ["PsiBenchResult", "make_sets", "openmined_run", "run_psi_bench", "wire_size"]
+__all__ = ["PsiBenchResult", "complete_result", "make_sets", "openmined_run", "run_psi_bench", "wire_size"]
 
 OVERLAP = 0.10
 
@@ -136,20 +136,43 @@ def run_psi_bench(
         theirs[i] for i in responder.result.matched
     } == expected
 
+    return complete_result(
+        size=size, workers=workers, transport="memory", ours=ours, theirs=theirs, intersection=len(expected),
+        correct=correct, hashing=hashing, session=session, wire=wire, compare_openmined=compare_openmined,
+        progress=progress,
+    )  # fmt: skip
+
+
+def complete_result(
+    *,
+    size: int,
+    workers: int,
+    transport: str,
+    ours: list[str],
+    theirs: list[str],
+    intersection: int,
+    correct: bool,
+    hashing: float,
+    session: float,
+    wire: int,
+    compare_openmined: bool,
+    progress: Callable[[str], None],
+) -> PsiBenchResult:
+    """Run openmined-psi on the same items when asked, and put the figures side by side."""
     om_seconds = om_rate = om_wire = None
     if compare_openmined:
         progress(f"running openmined-psi on the same {size} x {size} items")
         om_seconds, om_wire, om_count = openmined_run(ours, theirs)
         om_rate = size / om_seconds
-        correct = correct and om_count == len(expected)
+        correct = correct and om_count == intersection
     rate = size / session
     rate_hashing = size / (session + hashing)
     return PsiBenchResult(
         size=size,
         workers=workers,
-        transport="memory",
+        transport=transport,
         correct=correct,
-        intersection=len(expected),
+        intersection=intersection,
         hashing_seconds=round(hashing, 3),
         session_seconds=round(session, 3),
         ours_pairs_per_s=round(rate, 1),
