@@ -14,6 +14,7 @@ from node.clock import now
 from node.config import parse_address
 from node.home import NodeHome
 from node.logs import configure_logging
+from node.net.handshakes import HandshakeAudit
 from node.net.server import create_server
 from node.net.tls import ConfigWatch
 from node.retention import PurgeSummary, purge
@@ -30,19 +31,24 @@ async def _serve(home: NodeHome, listen: str | None, grace: float) -> None:
     watch = ConfigWatch(home)
     config = watch.get()
     open_database(home)  # create and migrate before the first call arrives
-    running = await create_server(watch, parse_address(listen) if listen else None)
-    host = (parse_address(listen) if listen else config.listen).host
-    log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
-    retention = asyncio.ensure_future(_retention_loop(home, watch))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    retention.cancel()
-    log.info("stopping: letting running sessions finish for up to %.0f s", grace)
-    await running.stop(grace)
-    log.info("stopped")
+    handshakes = HandshakeAudit(home)
+    handshakes.start()
+    try:
+        running = await create_server(watch, parse_address(listen) if listen else None)
+        host = (parse_address(listen) if listen else config.listen).host
+        log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
+        retention = asyncio.ensure_future(_retention_loop(home, watch))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        retention.cancel()
+        log.info("stopping: letting running sessions finish for up to %.0f s", grace)
+        await running.stop(grace)
+        log.info("stopped")
+    finally:
+        handshakes.stop()
 
 
 def _purge_once(home: NodeHome, retention_days: int) -> PurgeSummary:

@@ -1,6 +1,8 @@
-"""Refusals: each with its status code, an audit entry where a call reaches the node, and the node serving on."""
+"""Refusals: each with its status code, an audit entry, and the node serving on."""
 
 from __future__ import annotations
+
+import time
 
 import grpc
 import pytest
@@ -34,8 +36,8 @@ def test_no_or_unknown_client_certificate_fails_the_handshake(federation: Federa
             return (await raw_match(ch, [open_frame(1)], timeout=5)).code
 
     # Both fail inside the TLS handshake (the server demands a certificate chaining to a pinned one), so
-    # no RPC reaches a handler: there is no session and nothing to audit. What can be checked is the
-    # status the caller sees, that the audit log did not move, and that the node keeps serving.
+    # no RPC reaches a handler. This in-process server has no handler-level record of them (the audit log
+    # does not move); `casebridge serve` records them from gRPC's handshake reports, tested below.
     assert federation.loop.run(attempt(None)) is grpc.StatusCode.UNAVAILABLE
     assert federation.loop.run(attempt(OUTSIDER)) is grpc.StatusCode.UNAVAILABLE
     assert federation.audit_events(RESPONDER) == before
@@ -157,3 +159,33 @@ def test_a_peer_with_another_federation_secret_is_told_so(federation: Federation
     assert "different federation secret" in details
     assert _refusals(federation, RESPONDER) == ["FAILED_PRECONDITION"]
     _still_serving(federation)
+
+
+def test_a_serving_node_audits_refused_handshakes(idle_federation: Federation) -> None:
+    """`casebridge serve` records handshake refusals (no RPC exists for them) as counted audit entries."""
+    port = idle_federation.serve_subprocess(RESPONDER)
+    target = idle_federation.home(RESPONDER)
+
+    async def attempt(caller: str | None) -> grpc.StatusCode:
+        async with open_channel(
+            port, credentials(target, None if caller is None else idle_federation.home(caller))
+        ) as ch:
+            return (await raw_match(ch, [open_frame(1)], timeout=5)).code
+
+    assert idle_federation.loop.run(attempt(None)) is grpc.StatusCode.UNAVAILABLE
+    assert idle_federation.loop.run(attempt(OUTSIDER)) is grpc.StatusCode.UNAVAILABLE
+    wanted = {"the caller presented no client certificate", "the caller's certificate is not pinned here"}
+    deadline = time.monotonic() + 20
+    found: dict[str, int] = {}
+    while time.monotonic() < deadline and set(found) != wanted:
+        time.sleep(0.5)
+        found = {
+            e["detail"]["reason"]: e["detail"]["count"]
+            for e in idle_federation.audit(RESPONDER)
+            if e["event"] == "session.refused" and e["detail"].get("stage") == "tls-handshake"
+        }
+    assert set(found) == wanted, found
+    assert all(count >= 1 for count in found.values())
+    # gRPC's own report still reaches the log, passed through unchanged.
+    assert "Handshake failed" in idle_federation.serve_logs[RESPONDER].read_text()
+    assert idle_federation.cli(RESPONDER, "audit", "verify").returncode == 0
