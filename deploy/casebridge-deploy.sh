@@ -39,7 +39,8 @@ Install:
                            casebridge itself is installed (--no-deps --no-build-isolation). For tests
                            and hosts without an index; a source tree then needs a build backend
                            (setuptools>=77) in VENV, a wheel does not. Implies --python VENV/bin/python.
-  --upgrade                reinstall casebridge into an existing virtual environment
+  --upgrade                reinstall casebridge into an existing virtual environment and
+                           restart a running node so that it runs the new code
 
 Service:
   --no-systemd             no unit: run 'serve' in the background (pid PREFIX/run/casebridge.pid,
@@ -73,6 +74,8 @@ die() {
 PREFIX="" AGENCY="" FEDERATION="" LISTEN="" SECRET="" HOME_DIR="" ADVERTISE="" BUNDLE_OUT=""
 SOURCE="" PYTHON="" WHEELHOUSE="" DEPS_FROM="" UPGRADE=0 SYSTEMD=1 SERVICE_USER=casebridge UNIT=""
 WAIT=30 STOP=0
+# Set when this run (re)installed casebridge: a node already running still runs the old code.
+INSTALLED=0
 SANS=() PEER_BUNDLES=()
 
 need_value() {
@@ -214,6 +217,7 @@ install_casebridge() {
     [[ -z $WHEELHOUSE ]] || pip+=(--no-index --find-links "$WHEELHOUSE")
     say "installing casebridge from $SOURCE"
     "${pip[@]}" "$SOURCE"
+    INSTALLED=1
     say "installed $("$VENV/bin/casebridge" --version)"
 }
 
@@ -287,8 +291,12 @@ pin_peers() {
 start_background() {
     local pid
     if pid=$(running_pid); then
-        skip "the node is already running (pid $pid); it re-reads its peers by itself"
-        return
+        if [[ $INSTALLED -eq 0 ]]; then
+            skip "the node is already running (pid $pid); it re-reads its peers by itself"
+            return
+        fi
+        say "casebridge was reinstalled: restarting the running node"
+        stop_node
     fi
     mkdir -p -- "$RUN_DIR" "$LOG_DIR"
     say "starting the node in the background (log $LOG_FILE)"
@@ -316,7 +324,12 @@ start_systemd() {
     if [[ -f $path && $(<"$path") == "${rendered%$'\n'}" ]]; then
         skip "unit $path is up to date"
         if systemctl is-active --quiet "$UNIT"; then
-            skip "$UNIT is already running"
+            if [[ $INSTALLED -eq 1 ]]; then
+                say "casebridge was reinstalled: restarting $UNIT"
+                systemctl restart "$UNIT"
+            else
+                skip "$UNIT is already running"
+            fi
         fi
         systemctl enable --now --quiet "$UNIT"
         return

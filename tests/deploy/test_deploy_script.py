@@ -227,6 +227,15 @@ def test_two_agencies_deploy_exchange_bundles_and_match(deployment: Deployment) 
         assert "installing casebridge" not in done.stdout
     assert {agency.code: _snapshot(agency) for agency in (nl, de)} == before
 
+    # An upgrade reinstalls and restarts the running node, so the new code is what serves.
+    old_pid = nl.pid()
+    upgraded = deployment.deploy(nl, "--upgrade")
+    assert "installing casebridge" in upgraded.stdout
+    assert "restarting the running node" in upgraded.stdout
+    assert nl.pid() != old_pid
+    assert not Path(f"/proc/{old_pid}").exists()
+    assert json.loads(nl.cli("health", "--json").stdout)["status"] == "SERVING"
+
     for agency in (nl, de):
         pid = agency.pid()
         stopped = deployment.stop(agency)
