@@ -283,3 +283,71 @@ def peers_remove(obj: CliContext, code: str) -> None:
     if pinned.is_relative_to(home.root.resolve()):
         pinned.unlink(missing_ok=True)
     click.echo(f"removed {code}")
+
+
+@peers.command("update")
+@click.argument("code")
+@click.option("--address", default=None, help="New HOST:PORT of the peer's node.")
+@click.option("--types", default=None, help="Key types shared with this peer, comma-separated.")
+@click.option("--max-set-size", type=click.IntRange(min=1), default=None, help="Most keys per session.")
+@click.option("--daily-quota", type=click.IntRange(min=1), default=None, help="Most keys per day.")
+@click.option("--default-policy", is_flag=True, help="Drop this peer's own policy values; follow [policy].")
+@click.pass_obj
+def peers_update(
+    obj: CliContext,
+    code: str,
+    address: str | None,
+    types: str | None,
+    max_set_size: int | None,
+    daily_quota: int | None,
+    default_policy: bool,
+) -> None:
+    """Change peer CODE's address or policy; the pinned certificate stays as it is.
+
+    A serving node applies the change to the next session without a restart. The change is audited.
+
+    \b
+    Example:
+      casebridge peers update DE-BKA --types phone,passport,iban --daily-quota 500000
+    """
+    home = _home(obj)
+    config = load_config(home)
+    if config.peer(code) is None:
+        known = ", ".join(p.code for p in config.peers) or "none"
+        fail(f"peer {code}: not configured (configured: {known})")
+    if address is None and types is None and max_set_size is None and daily_quota is None and not default_policy:
+        fail(
+            f"peer {code}: nothing to change; give --address, --types, --max-set-size, --daily-quota "
+            "or --default-policy"
+        )
+    changes: dict[str, Any] = {}
+    if address is not None:
+        try:
+            changes["address"] = str(parse_address(address))
+        except LocalError as exc:
+            raise _peer_error(code, "--address", str(exc)) from None
+    if types is not None:
+        try:
+            changes["key_types"] = list(parse_key_types(types))
+        except LocalError as exc:
+            raise _peer_error(code, "--types", str(exc)) from None
+    if max_set_size is not None:
+        changes["max_set_size"] = max_set_size
+    if daily_quota is not None:
+        changes["daily_quota"] = daily_quota
+
+    def update(document: dict[str, Any]) -> None:
+        entry = document["peers"][code]
+        if default_policy:
+            for field in ("key_types", "max_set_size", "daily_quota"):
+                entry.pop(field, None)
+        entry.update(changes)
+
+    updated = update_config(home, update).peer(code)
+    assert updated is not None
+    _audit_policy(home, "policy.peer-changed", updated)
+    policy = updated.policy
+    click.echo(
+        f"{code} at {updated.address}: key types {', '.join(policy.key_types)}; "
+        f"at most {policy.max_set_size:,} keys per session and {policy.daily_quota:,} per day"
+    )

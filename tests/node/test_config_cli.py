@@ -247,3 +247,40 @@ def test_tampered_pinned_certificate_is_detected(nodes: tuple[Path, Path]) -> No
 def test_help_has_an_example(tmp_path: Path, command: list[str]) -> None:
     done = cli(tmp_path, *command, "--help")
     assert "Example:" in done.stdout
+
+
+def test_peers_update_changes_policy_and_is_audited(nodes: tuple[Path, Path]) -> None:
+    nl, de = nodes
+    cli(nl, "peers", "add", "DE-BKA", "--address", "127.0.0.1:7444", "--cert", str(NodeHome(de).tls_cert))
+    pinned_before = (nl / "peers" / "DE-BKA.crt").read_bytes()
+    cli(nl, "peers", "update", "DE-BKA", "--types", "phone,iban", "--daily-quota", "500", "--address", "[::1]:9")
+    (peer,) = _peers(nl)
+    assert (peer["types"], peer["daily_quota"], peer["address"]) == (["phone", "iban"], 500, "[::1]:9")
+    assert (nl / "peers" / "DE-BKA.crt").read_bytes() == pinned_before
+    cli(nl, "peers", "update", "DE-BKA", "--default-policy")
+    (peer,) = _peers(nl)
+    policy = load_config(NodeHome(nl)).policy
+    assert (peer["types"], peer["daily_quota"]) == (list(policy.key_types), policy.daily_quota)
+    events = [e["event"] for e in json.loads(cli(nl, "audit", "list", "--json").stdout)]
+    assert events == ["policy.peer-added", "policy.peer-changed", "policy.peer-changed"]
+    assert cli(nl, "audit", "verify").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["XX-YY", "--types", "phone"], "not configured"),
+        (["DE-BKA", "--types", "bogus"], "--types"),
+        (["DE-BKA"], "nothing to change"),
+        (["DE-BKA", "--address", "nohost"], "--address"),
+    ],
+)
+def test_peers_update_refuses_bad_input_and_changes_nothing(
+    nodes: tuple[Path, Path], args: list[str], needle: str
+) -> None:
+    nl, de = nodes
+    cli(nl, "peers", "add", "DE-BKA", "--address", "127.0.0.1:7444", "--cert", str(NodeHome(de).tls_cert))
+    before = NodeHome(nl).config.read_bytes()
+    done = cli(nl, "peers", "update", *args, ok=False)
+    assert needle in done.stderr
+    assert NodeHome(nl).config.read_bytes() == before
