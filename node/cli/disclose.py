@@ -126,14 +126,14 @@ def disclose_list(obj: CliContext, direction: str | None, status: str | None, as
         emit_json([d.as_json() for d in found])
         return
     table = Table(title="disclosures")
-    for column in ("id", "direction", "peer", "alert", "status", "handling", "safeguarding", "updated"):
+    for column in ("id", "direction", "peer", "about", "status", "handling", "safeguarding", "updated"):
         table.add_column(column)
     for d in found:
         table.add_row(
             str(d.id),
             d.direction,
             d.peer,
-            str(d.alert_id) if d.direction == "outgoing" else "",
+            f"our alert {d.alert_id}" if d.direction == "outgoing" else f"our case {d.case_ref}",
             d.status,
             d.handling,
             "VICTIM" if d.safeguarding else "",
