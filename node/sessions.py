@@ -61,3 +61,18 @@ def keys_received_today(db: Database, peer: str, day: str) -> int:
         (peer, day),
     ).fetchone()
     return int(row[0])
+
+
+def mark_interrupted(db: Database, at: str) -> list[str]:
+    """Sessions left 'running' by a node that stopped mid-session become 'failed'; returns their ids.
+
+    Call inside a transaction, before serving: no session can be running in a node that is only starting.
+    They keep counting against the daily quota, since their keys were announced.
+    """
+    ids = [r[0] for r in db.conn.execute("SELECT session_id FROM sessions WHERE status = 'running' ORDER BY id")]
+    db.conn.execute(
+        "UPDATE sessions SET status = 'failed', finished_at = ?,"
+        " reason = 'interrupted: the node stopped during the session' WHERE status = 'running'",
+        (at,),
+    )
+    return ids

@@ -9,8 +9,9 @@ import signal
 import click
 
 from crypto.errors import CasebridgeError
+from node import audit
 from node.cli.app import CliContext, main
-from node.clock import now
+from node.clock import now, now_iso
 from node.config import parse_address
 from node.home import NodeHome
 from node.logs import configure_logging
@@ -18,6 +19,7 @@ from node.net.handshakes import HandshakeAudit
 from node.net.server import create_server
 from node.net.tls import ConfigWatch
 from node.retention import PurgeSummary, purge
+from node.sessions import mark_interrupted
 from node.store import open_database, transaction
 
 __all__ = ["serve"]
@@ -30,7 +32,7 @@ RETENTION_INTERVAL_S = 24 * 3600
 async def _serve(home: NodeHome, listen: str | None, grace: float) -> None:
     watch = ConfigWatch(home)
     config = watch.get()
-    open_database(home)  # create and migrate before the first call arrives
+    _close_interrupted_sessions(home)  # also creates and migrates the database before the first call
     handshakes = HandshakeAudit(home)
     handshakes.start()
     try:
@@ -49,6 +51,15 @@ async def _serve(home: NodeHome, listen: str | None, grace: float) -> None:
         log.info("stopped")
     finally:
         handshakes.stop()
+
+
+def _close_interrupted_sessions(home: NodeHome) -> None:
+    db = open_database(home)
+    with transaction(db):
+        at = now_iso()
+        for session_id in mark_interrupted(db, at):
+            audit.append(db, "session.interrupted", at=at, subject=f"session:{session_id}")
+            log.warning("session %s was interrupted when the node last stopped", session_id[:8])
 
 
 def _purge_once(home: NodeHome, retention_days: int) -> PurgeSummary:

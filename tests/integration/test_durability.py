@@ -68,5 +68,9 @@ def test_killed_mid_session_restarts_clean(idle_federation: Federation, tmp_path
     while time.monotonic() < deadline and _alert_rows(fed.home(RESPONDER)) != before[RESPONDER]:
         time.sleep(0.1)
     assert {code: _alert_rows(fed.home(code)) for code in (RESPONDER, INITIATOR)} == before
+    with sqlite3.connect(fed.home(RESPONDER) / "casebridge.db") as conn:
+        statuses = [r[0] for r in conn.execute("SELECT status FROM sessions ORDER BY id")]
+    assert statuses == ["completed", "failed", "completed"]  # the restart closed the interrupted one
+    assert "session.interrupted" in [e["event"] for e in fed.audit(RESPONDER)]
     for code in (RESPONDER, INITIATOR):
         assert fed.cli(code, "audit", "verify").returncode == 0
