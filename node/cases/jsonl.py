@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from matcher.identifiers import Identifier, Person
@@ -13,11 +13,12 @@ from node.cases.model import ParsedCase, Problem
 __all__ = ["parse_jsonl_line"]
 
 _TOP_FIELDS = frozenset({*CASE_FIELDS, "identifiers", "persons"})
-_IDENTIFIER_FIELDS = frozenset({"type", "value", "region", "country", "platform"})
-_PERSON_FIELDS = frozenset({"name", "dob", "role"})
+# In the order their problems are reported.
+_IDENTIFIER_FIELDS = ("type", "value", "region", "country", "platform")
+_PERSON_FIELDS = ("name", "dob", "role")
 
 
-def _unknown(obj: dict[str, Any], allowed: frozenset[str]) -> list[str]:
+def _unknown(obj: dict[str, Any], allowed: Collection[str]) -> list[str]:
     return sorted(k for k in obj if k not in allowed)
 
 
@@ -31,30 +32,38 @@ def _optional_str(obj: dict[str, Any], key: str, path: str, problems: list[Probl
     return value
 
 
-def _identifiers(raw: object, line: int, problems: list[Problem]) -> list[tuple[str, Identifier]]:
+def _objects(
+    raw: object, name: str, fields: tuple[str, ...], shape: str, line: int, problems: list[Problem]
+) -> Iterator[tuple[str, tuple[str | None, ...]]]:
+    """Each entry of the list ``name`` whose fields are all strings or absent: its path and those fields in order.
+
+    Anything else is recorded in ``problems`` and skipped; a missing list is an empty one.
+    """
     if raw is None:
-        return []
+        return
     if not isinstance(raw, list):
-        problems.append(Problem(line, "identifiers", "must be a list of objects"))
-        return []
-    out: list[tuple[str, Identifier]] = []
+        problems.append(Problem(line, name, "must be a list of objects"))
+        return
     for i, item in enumerate(raw):
-        path = f"identifiers[{i}]"
+        path = f"{name}[{i}]"
         if not isinstance(item, dict):
-            problems.append(Problem(line, path, "must be an object with type and value"))
+            problems.append(Problem(line, path, f"must be an object with {shape}"))
             continue
-        unknown = _unknown(item, _IDENTIFIER_FIELDS)
+        unknown = _unknown(item, fields)
         if unknown:
             problems.append(Problem(line, f"{path}.{unknown[0]}", "unknown field"))
             continue
         before = len(problems)
-        kind = _optional_str(item, "type", path, problems, line)
-        value = _optional_str(item, "value", path, problems, line)
-        region = _optional_str(item, "region", path, problems, line)
-        country = _optional_str(item, "country", path, problems, line)
-        platform = _optional_str(item, "platform", path, problems, line)
-        if len(problems) > before:
-            continue
+        values = tuple(_optional_str(item, key, path, problems, line) for key in fields)
+        if len(problems) == before:
+            yield path, values
+
+
+def _identifiers(raw: object, line: int, problems: list[Problem]) -> list[tuple[str, Identifier]]:
+    out: list[tuple[str, Identifier]] = []
+    for path, (kind, value, region, country, platform) in _objects(
+        raw, "identifiers", _IDENTIFIER_FIELDS, "type and value", line, problems
+    ):
         if not kind:
             problems.append(Problem(line, f"{path}.type", "required"))
             continue
@@ -66,27 +75,8 @@ def _identifiers(raw: object, line: int, problems: list[Problem]) -> list[tuple[
 
 
 def _persons(raw: object, line: int, problems: list[Problem]) -> list[tuple[str, Person]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        problems.append(Problem(line, "persons", "must be a list of objects"))
-        return []
     out: list[tuple[str, Person]] = []
-    for i, item in enumerate(raw):
-        path = f"persons[{i}]"
-        if not isinstance(item, dict):
-            problems.append(Problem(line, path, "must be an object with name, dob and role"))
-            continue
-        unknown = _unknown(item, _PERSON_FIELDS)
-        if unknown:
-            problems.append(Problem(line, f"{path}.{unknown[0]}", "unknown field"))
-            continue
-        before = len(problems)
-        name = _optional_str(item, "name", path, problems, line)
-        dob = _optional_str(item, "dob", path, problems, line)
-        role = _optional_str(item, "role", path, problems, line)
-        if len(problems) > before:
-            continue
+    for path, (name, dob, role) in _objects(raw, "persons", _PERSON_FIELDS, "name, dob and role", line, problems):
         if name is None:
             problems.append(Problem(line, f"{path}.name", "required"))
             continue

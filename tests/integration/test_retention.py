@@ -18,7 +18,7 @@ import pytest
 from node.config import update_config
 from node.home import NodeHome
 from tests.integration.conftest import AGENCIES, Federation
-from tests.integration.test_disclosure import alert_id, incoming, outgoing, query, request_args
+from tests.integration.disclosure_helpers import alert_id, incoming, outgoing, query, request_args
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,4 +1,8 @@
-"""A node home for tests: just the federation secret, which is all import and listing need."""
+"""Fixtures for the node tests.
+
+``home`` is a node home with just the federation secret, which is all import and listing need; ``pair`` (from
+``disclosure_helpers``) is the requester and owner databases the disclosure rule tests share.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import secrets
 from pathlib import Path
 
 import pytest
+
+from tests.node.disclosure_helpers import pair
+
+__all__ = ["home", "pair"]
 
 
 @pytest.fixture
