@@ -157,16 +157,7 @@ def peers_add(
             click.echo(f"fingerprint {existing.fingerprint}")
             return
         raise _peer_error(code, "CODE", f"already configured; run 'casebridge peers remove {code}' first")
-    entry: dict[str, Any] = {"address": str(parsed_address)}
-    if types is not None:
-        try:
-            entry["key_types"] = list(parse_key_types(types))
-        except LocalError as exc:
-            raise _peer_error(code, "--types", str(exc)) from None
-    if max_set_size is not None:
-        entry["max_set_size"] = max_set_size
-    if daily_quota is not None:
-        entry["daily_quota"] = daily_quota
+    entry: dict[str, Any] = {"address": str(parsed_address), **_policy_entry(code, types, max_set_size, daily_quota)}
     if carried != code:
         raise _peer_error(code, "--cert", f"{source} carries agency {carried}, not {code}")
     if cert.not_valid_after_utc <= datetime.now(UTC):
@@ -193,6 +184,21 @@ def peers_add(
         _audit_policy(home, "policy.peer-added", added)
     click.echo(f"pinned {code} at {parsed_address}")
     click.echo(f"fingerprint {entry['fingerprint']}")
+
+
+def _policy_entry(code: str, types: str | None, max_set_size: int | None, daily_quota: int | None) -> dict[str, Any]:
+    """The peer's own policy values given on the command line, as config fields (absent ones left out)."""
+    entry: dict[str, Any] = {}
+    if types is not None:
+        try:
+            entry["key_types"] = list(parse_key_types(types))
+        except LocalError as exc:
+            raise _peer_error(code, "--types", str(exc)) from None
+    if max_set_size is not None:
+        entry["max_set_size"] = max_set_size
+    if daily_quota is not None:
+        entry["daily_quota"] = daily_quota
+    return entry
 
 
 def _audit_policy(home: NodeHome, event: str, peer: Peer) -> None:
@@ -320,21 +326,12 @@ def peers_update(
             f"peer {code}: nothing to change; give --address, --types, --max-set-size, --daily-quota "
             "or --default-policy"
         )
-    changes: dict[str, Any] = {}
+    changes = _policy_entry(code, types, max_set_size, daily_quota)
     if address is not None:
         try:
             changes["address"] = str(parse_address(address))
         except LocalError as exc:
             raise _peer_error(code, "--address", str(exc)) from None
-    if types is not None:
-        try:
-            changes["key_types"] = list(parse_key_types(types))
-        except LocalError as exc:
-            raise _peer_error(code, "--types", str(exc)) from None
-    if max_set_size is not None:
-        changes["max_set_size"] = max_set_size
-    if daily_quota is not None:
-        changes["daily_quota"] = daily_quota
 
     def update(document: dict[str, Any]) -> None:
         entry = document["peers"][code]
