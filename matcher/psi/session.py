@@ -216,6 +216,16 @@ class PsiSession:
         return out
 
     @property
+    def elements_sent(self) -> int:
+        """Own elements blinded and handed out by :meth:`outbox` so far (for progress displays)."""
+        return self._own_cursor if self.state in (State.EXCHANGE, State.DONE) else 0
+
+    @property
+    def elements_received(self) -> int:
+        """Peer elements received and processed so far (for progress displays)."""
+        return self._peer_received
+
+    @property
     def pending_output(self) -> bool:
         """Whether :meth:`outbox` has something to give now."""
         return bool(self._outbox) or self._own_cursor < len(self._unique)

@@ -44,11 +44,10 @@ async def _run(home: NodeHome, codes: tuple[str, ...], mode: Mode, show_progress
             task: TaskID = progress.add_task(peer.code, total=None, state="connecting")
 
             def update(session: PsiSession, task: TaskID = task) -> None:
-                sent = getattr(session, "_own_cursor", 0)
                 progress.update(
                     task,
                     total=max(1, session.own_size + max(session.peer_size, 0)),
-                    completed=sent + getattr(session, "_peer_received", 0),
+                    completed=session.elements_sent + session.elements_received,
                     state=session.state.value,
                 )
 

@@ -90,3 +90,11 @@ def test_own_elements_are_produced_lazily_within_the_budget() -> None:
     rest = responder.outbox(max_chunks=5)
     assert [type(m).__name__ for m in rest] == ["Elements", "Elements"]
     assert not responder.pending_output
+
+
+def test_progress_counters_follow_the_exchange() -> None:
+    initiator, responder = pair(POOL[:6], POOL[3:8], Mode.MUTUAL, chunk_size=2)
+    assert (initiator.elements_sent, initiator.elements_received) == (0, 0)
+    pump(initiator, responder)
+    assert (initiator.elements_sent, initiator.elements_received) == (6, 5)
+    assert (responder.elements_sent, responder.elements_received) == (5, 6)
