@@ -12,6 +12,7 @@ from matcher.psi.session import (
     Role,
     SessionCompleted,
     State,
+    blind_in_process,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "SessionCompleted",
     "State",
     "Tags",
+    "blind_in_process",
 ]

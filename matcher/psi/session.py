@@ -42,6 +42,7 @@ __all__ = [
     "Role",
     "SessionCompleted",
     "State",
+    "blind_in_process",
 ]
 
 # 4096 elements of 32 bytes: 128 KiB per message, far below gRPC's 4 MB default limit.
@@ -51,7 +52,8 @@ Blinder = Callable[[BlindingKey, Sequence[bytes]], list[bytes]]
 RandomBytes = Callable[[int], bytes]
 
 
-def _blind_in_process(key: BlindingKey, elements: Sequence[bytes]) -> list[bytes]:
+def blind_in_process(key: BlindingKey, elements: Sequence[bytes]) -> list[bytes]:
+    """The default blinder: this process, this thread."""
     return key.blind(elements)
 
 
@@ -128,7 +130,7 @@ class PsiSession:
         allowed_modes: frozenset[Mode] = frozenset(Mode),
         max_peer_set_size: int = 10_000_000,
         chunk_size: int = DEFAULT_CHUNK,
-        blinder: Blinder = _blind_in_process,
+        blinder: Blinder = blind_in_process,
     ) -> None:
         if role is Role.INITIATOR and mode is None:
             raise LocalProtocolError("the initiator must choose a mode")

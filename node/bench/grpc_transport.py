@@ -28,11 +28,11 @@ from crypto import DEFAULT_SUITE
 from crypto.errors import LocalError
 from matcher.psi import Mode
 from node.bench.psi import PsiBenchResult, complete_result, make_sets
-from node.bench.workers import ParallelCrypto
 from node.config import load_config
 from node.home import NodeHome
 from node.net.client import match_peer, target_of
 from node.net.tls import channel_credentials
+from node.parallel import ParallelCrypto
 from node.store import open_database, transaction
 
 __all__ = ["run_grpc_bench"]

@@ -5,7 +5,7 @@ identifier has normalised, and the write is one transaction, so a failure or a k
 the database as it was.
 
 Throughput: parsing and normalising run in worker processes on chunks of raw lines; hashing runs on
-:class:`~node.bench.workers.ParallelCrypto` from a background thread while this thread writes, so the
+:class:`~node.parallel.ParallelCrypto` from a background thread while this thread writes, so the
 database work overlaps the hashing instead of following it.
 """
 
@@ -28,11 +28,11 @@ from sqlite_utils import Database
 
 from crypto import Suite
 from crypto.errors import LocalError
-from node.bench.workers import ParallelCrypto
 from node.cases.csvform import parse_csv
 from node.cases.model import MAX_REPORTED_ERRORS, CaseFileError, ImportSummary, ParsedCase, Problem
 from node.cases.prepare import Prepared, prepare_jsonl, prepare_parsed
 from node.cases.writer import ImportProgress, write_cases
+from node.parallel import ParallelCrypto
 from node.store import transaction
 
 __all__ = ["CaseFormat", "ImportProgress", "format_for", "import_case_file"]

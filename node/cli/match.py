@@ -16,11 +16,14 @@ from node.cli.app import CliContext, emit_json, main
 from node.config import load_config
 from node.home import NodeHome
 from node.net.client import PeerOutcome, match_peer
+from node.parallel import ParallelCrypto
 
 __all__ = ["match"]
 
 
-async def _run(home: NodeHome, codes: tuple[str, ...], mode: Mode, show_progress: bool) -> list[PeerOutcome]:
+async def _run(
+    home: NodeHome, codes: tuple[str, ...], mode: Mode, show_progress: bool, workers: int
+) -> list[PeerOutcome]:
     config = load_config(home)
     known = {peer.code: peer for peer in config.peers}
     unknown = [c for c in codes if c not in known]
@@ -39,21 +42,26 @@ async def _run(home: NodeHome, codes: tuple[str, ...], mode: Mode, show_progress
         disable=not show_progress,
         transient=False,
     )
-    with progress:
-        for peer in chosen:
-            task: TaskID = progress.add_task(peer.code, total=None, state="connecting")
+    with ParallelCrypto(workers) as parallel:
+        # The worker processes are forked now, before gRPC starts its threads: a process forked while
+        # gRPC runs inherits a broken copy of it.
+        parallel.warm_up()
+        blinder = parallel.blinder() if workers > 1 else None
+        with progress:
+            for peer in chosen:
+                task: TaskID = progress.add_task(peer.code, total=None, state="connecting")
 
-            def update(session: PsiSession, task: TaskID = task) -> None:
-                progress.update(
-                    task,
-                    total=max(1, session.own_size + max(session.peer_size, 0)),
-                    completed=session.elements_sent + session.elements_received,
-                    state=session.state.value,
-                )
+                def update(session: PsiSession, task: TaskID = task) -> None:
+                    progress.update(
+                        task,
+                        total=max(1, session.own_size + max(session.peer_size, 0)),
+                        completed=session.elements_sent + session.elements_received,
+                        state=session.state.value,
+                    )
 
-            outcome = await match_peer(home, config, peer, mode, update)
-            progress.update(task, state=outcome.status, total=1, completed=1)
-            outcomes.append(outcome)
+                outcome = await match_peer(home, config, peer, mode, update, blinder=blinder)
+                progress.update(task, state=outcome.status, total=1, completed=1)
+                outcomes.append(outcome)
     return outcomes
 
 
@@ -61,8 +69,15 @@ async def _run(home: NodeHome, codes: tuple[str, ...], mode: Mode, show_progress
 @click.argument("peers", nargs=-1)
 @click.option("--count-only", is_flag=True, help="Learn only how many keys match; record no alerts.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per peer.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes that share the blinding; give a dedicated host's core count.",
+)
 @click.pass_obj
-def match(obj: CliContext, peers: tuple[str, ...], count_only: bool, as_json: bool) -> None:
+def match(obj: CliContext, peers: tuple[str, ...], count_only: bool, as_json: bool, workers: int) -> None:
     """Match our open cases with PEERS (default: every configured peer).
 
     Each side learns which of its own cases share a key with the other and records alerts for them; nothing
@@ -74,7 +89,7 @@ def match(obj: CliContext, peers: tuple[str, ...], count_only: bool, as_json: bo
       casebridge match --count-only --json
     """
     mode = Mode.COUNT_ONLY if count_only else Mode.MUTUAL
-    outcomes = asyncio.run(_run(NodeHome(obj.home), peers, mode, not as_json and sys.stderr.isatty()))
+    outcomes = asyncio.run(_run(NodeHome(obj.home), peers, mode, not as_json and sys.stderr.isatty(), workers))
     if as_json:
         emit_json([o.as_json() for o in outcomes])
     else:

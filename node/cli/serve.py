@@ -18,6 +18,7 @@ from node.logs import configure_logging
 from node.net.handshakes import HandshakeAudit
 from node.net.server import create_server
 from node.net.tls import ConfigWatch
+from node.parallel import ParallelCrypto
 from node.retention import PurgeSummary, purge
 from node.sessions import mark_interrupted
 from node.store import open_database, transaction
@@ -29,14 +30,17 @@ log = logging.getLogger("casebridge.server")
 RETENTION_INTERVAL_S = 24 * 3600
 
 
-async def _serve(home: NodeHome, listen: str | None, grace: float) -> None:
+async def _serve(home: NodeHome, listen: str | None, grace: float, workers: int) -> None:
     watch = ConfigWatch(home)
     config = watch.get()
     _close_interrupted_sessions(home)  # also creates and migrates the database before the first call
     handshakes = HandshakeAudit(home)
     handshakes.start()
+    parallel = ParallelCrypto(workers)
     try:
-        running = await create_server(watch, parse_address(listen) if listen else None)
+        parallel.warm_up()  # fork the workers before gRPC starts its threads
+        blinder = parallel.blinder() if workers > 1 else None
+        running = await create_server(watch, parse_address(listen) if listen else None, blinder)
         host = (parse_address(listen) if listen else config.listen).host
         log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
         retention = asyncio.ensure_future(_retention_loop(home, watch))
@@ -50,6 +54,7 @@ async def _serve(home: NodeHome, listen: str | None, grace: float) -> None:
         await running.stop(grace)
         log.info("stopped")
     finally:
+        parallel.close()
         handshakes.stop()
 
 
@@ -94,9 +99,16 @@ async def _retention_loop(home: NodeHome, watch: ConfigWatch) -> None:
     show_default=True,
     help="Seconds running sessions get to finish on shutdown.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes that share each session's blinding; give a dedicated host's core count.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (never identifiers).")
 @click.pass_obj
-def serve(obj: CliContext, listen: str | None, grace: float, verbose: bool) -> None:
+def serve(obj: CliContext, listen: str | None, grace: float, workers: int, verbose: bool) -> None:
     """Serve the node's exchange over mutual TLS, in the foreground.
 
     Only configured peers presenting their pinned certificate get in; each session obeys the peer's policy.
@@ -107,4 +119,4 @@ def serve(obj: CliContext, listen: str | None, grace: float, verbose: bool) -> N
       casebridge --home /srv/casebridge serve
     """
     configure_logging(logging.DEBUG if verbose else logging.INFO)
-    asyncio.run(_serve(NodeHome(obj.home), listen, grace))
+    asyncio.run(_serve(NodeHome(obj.home), listen, grace, workers))

@@ -12,7 +12,7 @@ import grpc
 
 from crypto.errors import CasebridgeError
 from crypto.suite import suite_by_name
-from matcher.psi import Message, Mode, PsiSession, Role
+from matcher.psi import Blinder, Message, Mode, PsiSession, Role, blind_in_process
 from node.alerts import RecordSummary
 from node.clock import now_iso, today_iso
 from node.config import NodeConfig, Peer
@@ -73,6 +73,7 @@ async def match_peer(
     mode: Mode,
     progress: Callable[[PsiSession], None] | None = None,
     on_frame: Callable[[int], None] | None = None,
+    blinder: Blinder | None = None,
 ) -> PeerOutcome:
     """Run one session with ``peer`` and record its outcome; failures are returned, not raised.
 
@@ -100,6 +101,7 @@ async def match_peer(
         random_bytes=os.urandom,
         mode=mode,
         max_peer_set_size=allowance,
+        blinder=blinder or blind_in_process,
     )
 
     def outcome(status: str, error: str | None, new: int | None = None, gone: int | None = None) -> PeerOutcome:

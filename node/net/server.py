@@ -6,6 +6,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from matcher.psi import Blinder
 from node.config import Address
 from node.net.service import ExchangeService
 from node.net.tls import ConfigWatch, server_credentials
@@ -41,8 +42,13 @@ def _bind_target(address: Address) -> str:
     return f"[{host}]:{address.port}" if ":" in host else f"{host}:{address.port}"
 
 
-async def create_server(watch: ConfigWatch, listen: Address | None = None) -> RunningServer:
-    """Build, bind and start the server; ``listen`` overrides the configured address (port 0 = any)."""
+async def create_server(
+    watch: ConfigWatch, listen: Address | None = None, blinder: Blinder | None = None
+) -> RunningServer:
+    """Build, bind and start the server; ``listen`` overrides the configured address (port 0 = any).
+
+    ``blinder`` spreads each session's blinding over a process pool (default: in this process).
+    """
     config = watch.get()
     address = listen or config.listen
     server = grpc.aio.server(
@@ -51,7 +57,7 @@ async def create_server(watch: ConfigWatch, listen: Address | None = None) -> Ru
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
     )
-    pb_grpc.add_ExchangeServicer_to_server(ExchangeService(watch), server)
+    pb_grpc.add_ExchangeServicer_to_server(ExchangeService(watch, blinder), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

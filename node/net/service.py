@@ -17,7 +17,7 @@ import grpc
 
 from crypto.errors import CasebridgeError
 from crypto.suite import suite_by_name
-from matcher.psi import Message, Mode, PsiResult, PsiSession, Role
+from matcher.psi import Blinder, Message, Mode, PsiResult, PsiSession, Role, blind_in_process
 from node.clock import now_iso, today_iso
 from node.config import Peer
 from node.errors import FederationMismatch, NotAPeer, PermissionRefused, QuotaExceeded, status_for
@@ -53,9 +53,11 @@ async def _decoded(frames: AsyncIterator[pb.PsiFrame]) -> AsyncIterator[Message]
 
 
 class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
-    def __init__(self, watch: ConfigWatch) -> None:
+    def __init__(self, watch: ConfigWatch, blinder: Blinder | None = None) -> None:
         self.watch = watch
         self.home = watch.home
+        # How sessions blind: in this process, or spread over a local process pool (serve --workers).
+        self.blinder = blinder
 
     async def Match(
         self,
@@ -121,6 +123,7 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
             random_bytes=os.urandom,
             allowed_modes=frozenset(Mode),
             max_peer_set_size=opened.set_size,
+            blinder=self.blinder or blind_in_process,
         )
         outgoing: asyncio.Queue[pb.PsiFrame | None] = asyncio.Queue(maxsize=_QUEUE_FRAMES)
 
