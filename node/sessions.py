@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-__all__ = ["SessionRecord", "keys_received_today", "record_session"]
+from crypto.errors import RemoteError
+
+__all__ = [
+    "SessionIdReused",
+    "SessionRecord",
+    "finish_session",
+    "keys_received_today",
+    "mark_interrupted",
+    "record_refusal",
+    "start_session",
+]
+
+
+class SessionIdReused(RemoteError):
+    """The peer opened a session under an id it had used with us before."""
 
 
 @dataclass(frozen=True)
@@ -28,30 +43,56 @@ class SessionRecord:
     reason: str | None = None
 
 
-def record_session(db: Database, record: SessionRecord) -> None:
-    """Insert (or, for a session id already recorded, update) one session row. Call inside a transaction."""
-    db.conn.execute(
-        "INSERT INTO sessions (session_id, peer, role, mode, key_types, status, own_size, peer_size,"
-        " intersection, started_at, finished_at, day, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-        " ON CONFLICT(session_id, peer) DO UPDATE SET status = excluded.status, own_size = excluded.own_size,"
-        " peer_size = excluded.peer_size, intersection = excluded.intersection,"
-        " finished_at = excluded.finished_at, reason = excluded.reason",
-        (
-            record.session_id,
-            record.peer,
-            record.role,
-            record.mode,
-            json.dumps(list(record.key_types)),
-            record.status,
-            record.own_size,
-            record.peer_size,
-            record.intersection,
-            record.started_at,
-            record.finished_at,
-            record.day,
-            record.reason,
-        ),
+def _values(record: SessionRecord) -> tuple[object, ...]:
+    return (
+        record.session_id,
+        record.peer,
+        record.role,
+        record.mode,
+        json.dumps(list(record.key_types)),
+        record.status,
+        record.own_size,
+        record.peer_size,
+        record.intersection,
+        record.started_at,
+        record.finished_at,
+        record.day,
+        record.reason,
     )
+
+
+_INSERT = (
+    "INSERT INTO sessions (session_id, peer, role, mode, key_types, status, own_size, peer_size,"
+    " intersection, started_at, finished_at, day, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def start_session(db: Database, record: SessionRecord) -> None:
+    """Record a new session. A session id the peer already used with us is refused: ids are the peer's
+    choice, and a reused one would overwrite the row its quota is counted from. Call inside a transaction.
+    """
+    try:
+        db.conn.execute(_INSERT, _values(record))
+    except sqlite3.IntegrityError:
+        raise SessionIdReused("the peer reused a session id; every session needs a new one") from None
+
+
+def finish_session(db: Database, record: SessionRecord) -> None:
+    """Record how a session we started ended (a session never recorded as started is inserted).
+
+    Only a running session changes: a finished one keeps its outcome. Call inside a transaction.
+    """
+    db.conn.execute(
+        _INSERT + " ON CONFLICT(session_id, peer, role) DO UPDATE SET status = excluded.status,"
+        " own_size = excluded.own_size, peer_size = excluded.peer_size, intersection = excluded.intersection,"
+        " finished_at = excluded.finished_at, reason = excluded.reason WHERE sessions.status = 'running'",
+        _values(record),
+    )
+
+
+def record_refusal(db: Database, record: SessionRecord) -> None:
+    """Keep a refused session's row unless its id is already recorded (then the refusal is only audited)."""
+    db.conn.execute(_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), _values(record))
 
 
 def keys_received_today(db: Database, peer: str, day: str) -> int:

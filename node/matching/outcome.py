@@ -13,7 +13,7 @@ from node.alerts import MatchedKey, RecordSummary, record_matches
 from node.clock import now_iso
 from node.home import NodeHome
 from node.matching.elements import SessionInput
-from node.sessions import SessionRecord, record_session
+from node.sessions import SessionRecord, finish_session, record_refusal, start_session
 from node.store import open_database, transaction
 
 __all__ = ["SessionFacts", "record_completed", "record_failed", "record_refused", "record_started"]
@@ -50,7 +50,7 @@ def _row(facts: SessionFacts, status: str, own: int, peer: int, hits: int, reaso
 
 def record_started(db: Database, facts: SessionFacts, peer_size: int) -> None:
     """A running session counts against the daily quota from its first moment. Call inside a transaction."""
-    record_session(db, _row(facts, "running", 0, peer_size, 0, None))
+    start_session(db, _row(facts, "running", 0, peer_size, 0, None))
 
 
 def record_completed(
@@ -59,7 +59,7 @@ def record_completed(
     db = open_database(home)
     at = now_iso()
     with transaction(db):
-        record_session(db, _row(facts, "completed", result.own_size, result.peer_size, result.intersection_size, None))
+        finish_session(db, _row(facts, "completed", result.own_size, result.peer_size, result.intersection_size, None))
         summary = None
         if result.handles is not None:
             matched = [
@@ -96,7 +96,7 @@ def record_completed(
 def record_failed(home: NodeHome, facts: SessionFacts, own_size: int, peer_size: int, reason: str, code: str) -> None:
     db = open_database(home)
     with transaction(db):
-        record_session(db, _row(facts, "failed", own_size, peer_size, 0, reason))
+        finish_session(db, _row(facts, "failed", own_size, peer_size, 0, reason))
         audit.append(
             db,
             "session.failed",
@@ -124,7 +124,7 @@ def record_refused(
     db = open_database(home)
     with transaction(db):
         if facts is not None and peer is not None:
-            record_session(db, _row(facts, "refused", 0, announced, 0, reason))
+            record_refusal(db, _row(facts, "refused", 0, announced, 0, reason))
         audit.append(
             db,
             "session.refused",

@@ -159,7 +159,7 @@ def _sessions_alerts_audit(db: Database) -> None:
             finished_at TEXT NOT NULL,
             day TEXT NOT NULL,
             reason TEXT,
-            UNIQUE (session_id, peer)
+            UNIQUE (session_id, peer, role)
         )""",
         "CREATE INDEX sessions_by_peer_day ON sessions(peer, day)",
         # One alert per (peer, own case). Never deleted by matching: a vanished match sets match_state.

@@ -54,9 +54,10 @@ def open_frame(
     mode: Mode = Mode.MUTUAL,
     *,
     secret: bytes | None = None,
+    session_id: bytes | None = None,
 ) -> pb.PsiFrame:
     """An Open frame; its federation proof is made with ``secret`` (default: the test federation's)."""
-    session_id = os.urandom(16)
+    session_id = session_id or os.urandom(16)
     proof = suite_by_name(SUITE).federation_proof(secret or federation_secret(), session_id)
     return encode(Open(SUITE, mode, set_size), SessionHeader(session_id, tuple(key_types), proof))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import grpc
@@ -189,3 +190,26 @@ def test_a_serving_node_audits_refused_handshakes(idle_federation: Federation) -
     # gRPC's own report still reaches the log, passed through unchanged.
     assert "Handshake failed" in idle_federation.serve_logs[RESPONDER].read_text()
     assert idle_federation.cli(RESPONDER, "audit", "verify").returncode == 0
+
+
+def test_a_reused_session_id_is_refused_and_cannot_reset_the_quota(federation: Federation) -> None:
+    """Session ids are the caller's choice; reusing one must not overwrite the row the quota counts."""
+    port = federation.ports[RESPONDER]
+    creds = credentials(federation.home(RESPONDER), federation.home("DE-BKA"))
+    session_id = bytes(range(16))
+
+    async def attempt() -> tuple[grpc.StatusCode, str]:
+        async with open_channel(port, creds) as channel:
+            outcome = await raw_match(channel, [open_frame(1, session_id=session_id)], timeout=5)
+            return outcome.code, outcome.details
+
+    first, _ = federation.loop.run(attempt())
+    assert first is grpc.StatusCode.INVALID_ARGUMENT  # the stream ended before the session was complete
+    second, details = federation.loop.run(attempt())
+    assert second is grpc.StatusCode.INVALID_ARGUMENT
+    assert "reused a session id" in details
+    rows = sqlite3.connect(federation.home(RESPONDER) / "casebridge.db").execute(
+        "SELECT status, peer_size FROM sessions WHERE session_id = ?", (session_id.hex(),)
+    )
+    assert rows.fetchall() == [("failed", 1)]  # the first session's row, untouched by the second
+    _still_serving(federation)
