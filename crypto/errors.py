@@ -36,6 +36,10 @@ class InvalidElement(RemoteError):
     def __init__(self) -> None:
         super().__init__("invalid group element")
 
+    def __reduce__(self) -> tuple[type[InvalidElement], tuple[()]]:
+        # Raised in worker processes too; it must cross back to the parent intact.
+        return (InvalidElement, ())
+
 
 class InvalidSignature(RemoteError):
     """A signature did not verify.
@@ -46,3 +50,6 @@ class InvalidSignature(RemoteError):
 
     def __init__(self) -> None:
         super().__init__("invalid signature")
+
+    def __reduce__(self) -> tuple[type[InvalidSignature], tuple[()]]:
+        return (InvalidSignature, ())

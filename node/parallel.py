@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
-from crypto import BlindingKey, Suite
+from crypto import BlindingKey, LocalError, Suite
 from crypto.suite import suite_by_name
 from matcher.psi import Blinder
 
@@ -26,13 +28,22 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 class ParallelCrypto:
-    """A process pool for the two expensive steps. One worker means: stay in this process."""
+    """A process pool for the two expensive steps. One worker means: stay in this process.
 
-    def __init__(self, workers: int) -> None:
+    ``start_method`` "forkserver" suits a process that runs gRPC: its workers come from a clean server
+    process started before gRPC's threads, so a pool can also be replaced later, while gRPC runs, should a
+    worker die. The default (the platform's, fork on Linux) starts fastest, for short-lived commands.
+    """
+
+    def __init__(self, workers: int, start_method: str | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
-        self._pool: Executor | None = ProcessPoolExecutor(workers) if workers > 1 else None
+        self._context = multiprocessing.get_context(start_method) if start_method else None
+        self._pool: Executor | None = self._new_pool() if workers > 1 else None
+
+    def _new_pool(self) -> Executor:
+        return ProcessPoolExecutor(self.workers, mp_context=self._context)
 
     def __enter__(self) -> ParallelCrypto:
         return self
@@ -51,16 +62,23 @@ class ParallelCrypto:
             list(self._pool.map(abs, range(self.workers * 2)))
 
     def blinder(self) -> Blinder:
-        pool = self._pool
-        if pool is None:
+        if self._pool is None:
             return lambda key, elements: key.blind(elements)
         parts = self.workers
 
         def blind(key: BlindingKey, elements: Sequence[bytes]) -> list[bytes]:
             blobs = [b"".join(elements[a:b]) for a, b in _split(len(elements), parts)]
             out: list[bytes] = []
-            for blob in pool.map(_blind_blob, [key] * len(blobs), blobs):
-                out.extend(blob[i : i + 32] for i in range(0, len(blob), 32))
+            pool = self._pool
+            assert pool is not None
+            try:
+                for blob in pool.map(_blind_blob, [key] * len(blobs), blobs):
+                    out.extend(blob[i : i + 32] for i in range(0, len(blob), 32))
+            except BrokenProcessPool:
+                # A worker died: this session fails, the next one gets a fresh pool.
+                self._pool = self._new_pool()
+                pool.shutdown(wait=False)
+                raise LocalError("a blinding worker process died; the session was abandoned") from None
             return out
 
         return blind

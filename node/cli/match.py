@@ -42,7 +42,7 @@ async def _run(
         disable=not show_progress,
         transient=False,
     )
-    with ParallelCrypto(workers) as parallel:
+    with ParallelCrypto(workers, "forkserver") as parallel:
         # The worker processes are forked now, before gRPC starts its threads: a process forked while
         # gRPC runs inherits a broken copy of it.
         parallel.warm_up()

@@ -36,7 +36,7 @@ async def _serve(home: NodeHome, listen: str | None, grace: float, workers: int)
     _close_interrupted_sessions(home)  # also creates and migrates the database before the first call
     handshakes = HandshakeAudit(home)
     handshakes.start()
-    parallel = ParallelCrypto(workers)
+    parallel = ParallelCrypto(workers, "forkserver")
     try:
         parallel.warm_up()  # fork the workers before gRPC starts its threads
         blinder = parallel.blinder() if workers > 1 else None

@@ -160,6 +160,15 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
             log.warning("session %s with %s failed: %s", facts.session_id[:8], peer.code, exc)
             await context.abort(code, str(exc))
             return
+        except Exception as exc:  # a fault of ours: the peer hears only that, the log gets the kind
+            await asyncio.to_thread(
+                record_failed, self.home, facts, session.own_size, opened.set_size,
+                f"internal error ({type(exc).__name__})", "INTERNAL",
+            )  # fmt: skip
+            log.error("session %s with %s failed inside this node: %s", facts.session_id[:8], peer.code,
+                      type(exc).__name__)  # fmt: skip
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            return
         finally:
             if not task.done():
                 task.cancel()

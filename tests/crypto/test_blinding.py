@@ -109,3 +109,13 @@ def test_tags_are_short_and_deterministic() -> None:
     assert tags == tags_of(ELEMENTS, 10)
     with pytest.raises(LocalError):
         tags_of(ELEMENTS, 4)
+
+
+def test_opaque_errors_survive_pickling() -> None:
+    """Blinding runs in worker processes too; their errors must come back whole."""
+    from crypto.errors import InvalidSignature
+
+    for error in (InvalidElement(), InvalidSignature()):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error)
+        assert str(again) == str(error)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 
 from node.synthetic import agency_case_files, write_jsonl
+from proto.casebridge.v1 import casebridge_pb2 as pb
 from tests.integration.conftest import Federation
+from tests.integration.raw import credentials, open_channel, open_frame, raw_match
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,3 +32,23 @@ def test_worker_processes_find_the_same_matches(idle_federation: Federation, tmp
     assert (pooled["intersection"], pooled["new_alerts"], pooled["gone_alerts"]) == (single["intersection"], 0, 0)
     assert fed.cli("NL-NP", "audit", "verify").returncode == 0
     assert fed.cli("DE-BKA", "audit", "verify").returncode == 0
+
+
+def test_a_bad_element_fails_only_its_session_when_workers_blind(idle_federation: Federation) -> None:
+    """The element is checked in a worker process; the error must come back intact and leave the pool usable."""
+    fed = idle_federation
+    port = fed.serve_subprocess("NL-NP", "--workers", "2")
+    fed.publish_addresses()
+    creds = credentials(fed.home("NL-NP"), fed.home("DE-BKA"))
+
+    async def bad() -> grpc.StatusCode:
+        async with open_channel(port, creds) as channel:
+            frames = [open_frame(1), pb.PsiFrame(elements=pb.Elements(data=b"\xff" * 32))]
+            return (await raw_match(channel, frames)).code
+
+    assert fed.loop.run(bad()) is grpc.StatusCode.INVALID_ARGUMENT
+    done = fed.cli("DE-BKA", "match", "NL-NP", "--json").json()[0]
+    assert done["status"] == "completed", done["error"]
+    assert ("session.failed", "INVALID_ARGUMENT") in [
+        (e["event"], e["detail"].get("status")) for e in fed.audit("NL-NP")
+    ]
