@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 
 from crypto.errors import CasebridgeError, LocalError, RemoteError
@@ -14,6 +16,7 @@ __all__ = [
     "PermissionRefused",
     "QuotaExceeded",
     "UnknownMatch",
+    "peer_text",
     "status_for",
 ]
 
@@ -40,6 +43,16 @@ class UnknownMatch(RemoteError):
 
 class PeerFailed(LocalError):
     """A session with a peer could not be completed; the message says what the peer or the network said."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+PEER_TEXT_LIMIT = 300
+
+
+def peer_text(text: str | None, limit: int = PEER_TEXT_LIMIT) -> str:
+    """Text a peer sent us (a status message), made safe to print, log and audit: one line, bounded."""
+    cleaned = _CONTROL.sub(" ", text or "").strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
 def status_for(error: BaseException) -> grpc.StatusCode:

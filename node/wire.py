@@ -36,6 +36,7 @@ MAX_ANNOUNCED_SET_SIZE = 2**40
 _MAX_KEY_TYPES = 64
 _KEY_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _MAX_TAG_LENGTH = 64
+_SUITE_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
 
 _MODE_TO_WIRE = {Mode.MUTUAL: pb.MODE_MUTUAL, Mode.COUNT_ONLY: pb.MODE_COUNT_ONLY}
 _MODE_FROM_WIRE = {wire: mode for mode, wire in _MODE_TO_WIRE.items()}
@@ -90,7 +91,7 @@ def decode(frame: pb.PsiFrame) -> Message:
     if kind == "accept":
         accept = frame.accept
         return Accept(
-            suite=accept.suite,
+            suite=_suite(accept.suite),
             mode=_mode(accept.mode),
             set_size=_set_size(accept.set_size),
             tag_length=_tag_length(accept.tag_length),
@@ -107,7 +108,7 @@ def decode_open(frame: pb.PsiFrame) -> tuple[Open, SessionHeader]:
     if frame.WhichOneof("frame") != "open":
         raise RemoteProtocolError("the peer's first frame is not an Open")
     opened = frame.open
-    message = Open(suite=opened.suite, mode=_mode(opened.mode), set_size=_set_size(opened.set_size))
+    message = Open(suite=_suite(opened.suite), mode=_mode(opened.mode), set_size=_set_size(opened.set_size))
     header = SessionHeader(
         session_id=bytes(opened.session_id),
         key_types=tuple(opened.key_types),
@@ -115,6 +116,14 @@ def decode_open(frame: pb.PsiFrame) -> tuple[Open, SessionHeader]:
     )
     _check_header(header, RemoteProtocolError)
     return message, header
+
+
+def _suite(name: str) -> str:
+    # Suite names are short identifiers (``<group>-<hash>-v1``); anything else is malformed, and is never
+    # carried further into errors or logs.
+    if not _SUITE_NAME.fullmatch(name):
+        raise RemoteProtocolError("the peer sent a malformed suite name")
+    return name
 
 
 def _mode(value: pb.Mode.ValueType) -> Mode:

@@ -236,7 +236,8 @@ class PsiSession:
 
     def _on_open(self, message: Open) -> list[Event]:
         if message.suite != self.suite.name:
-            raise RemoteProtocolError(f"the peer asked for suite {message.suite!r}; we run {self.suite.name}")
+            # The peer's text is not echoed: errors end up in logs and the audit log.
+            raise RemoteProtocolError(f"the peer asked for a suite we do not run; we run {self.suite.name}")
         if message.mode not in self._allowed_modes:
             raise PolicyRefused(f"mode {message.mode.value} is not allowed")
         self._check_peer_size(message.set_size)

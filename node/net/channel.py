@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import grpc
 
 from node.config import Peer
-from node.errors import PeerFailed
+from node.errors import PeerFailed, peer_text
 from node.home import NodeHome
 from node.net.tls import channel_credentials
 
@@ -30,7 +30,7 @@ def describe_rpc_error(peer: Peer, error: grpc.aio.AioRpcError) -> str:
             f"{peer.code} at {peer_target(peer)} is unreachable or refused the TLS handshake (is it serving, and "
             "does each side pin the other's current certificate?)"
         )
-    return f"{peer.code} answered {code.name}: {error.details()}"
+    return f"{peer.code} answered {code.name}: {peer_text(error.details())}"
 
 
 @asynccontextmanager

@@ -16,6 +16,7 @@ from matcher.psi import Blinder, Message, Mode, PsiSession, Role, blind_in_proce
 from node.alerts import RecordSummary
 from node.clock import now_iso, today_iso
 from node.config import NodeConfig, Peer
+from node.errors import peer_text
 from node.home import NodeHome
 from node.matching.driver import drive
 from node.matching.elements import SessionInput, load_session_input
@@ -61,9 +62,9 @@ def _describe(error: grpc.aio.AioRpcError) -> str:
     if code is grpc.StatusCode.UNAVAILABLE:
         return (
             "unreachable or the TLS handshake failed (is it serving, and does each side pin the other's "
-            f"current certificate?): {error.details()}"
+            f"current certificate?): {peer_text(error.details())}"
         )
-    return f"{code.name}: {error.details()}"
+    return f"{code.name}: {peer_text(error.details())}"
 
 
 async def match_peer(

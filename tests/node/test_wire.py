@@ -55,6 +55,7 @@ def _open(**fields: object) -> pb.PsiFrame:
         "set_size": 10,
         "key_types": ["phone"],
         "session_id": bytes(16),
+        "federation_proof": bytes(32),
     }
     values.update(fields)
     return pb.PsiFrame(open=pb.Open(**values))  # type: ignore[arg-type]
@@ -73,6 +74,9 @@ def _open(**fields: object) -> pb.PsiFrame:
         pytest.param(_open(key_types=[]), id="no key types"),
         pytest.param(_open(key_types=["phone", "phone"]), id="duplicate key type"),
         pytest.param(_open(key_types=["Phone!"]), id="malformed key type"),
+        pytest.param(_open(federation_proof=b""), id="no federation proof"),
+        pytest.param(_open(suite="x" * 100_000), id="oversized suite name"),
+        pytest.param(_open(suite="suite\nwith a line break"), id="suite name with control characters"),
         pytest.param(
             pb.PsiFrame(accept=pb.Accept(suite=SUITE, mode=pb.MODE_MUTUAL, set_size=1, tag_length=0)),
             id="zero tag length",
@@ -90,6 +94,12 @@ def _open(**fields: object) -> pb.PsiFrame:
 def test_malformed_frames_are_remote_protocol_errors(frame: pb.PsiFrame) -> None:
     with pytest.raises(RemoteProtocolError):
         decode(_over_the_wire(frame))
+
+
+def test_a_well_formed_open_decodes() -> None:
+    """The malformed cases above differ from this frame in one field each."""
+    opened, header = decode_open(_over_the_wire(_open()))
+    assert (opened.set_size, header.key_types) == (10, ("phone",))
 
 
 def test_a_session_must_start_with_open() -> None:
