@@ -6,6 +6,7 @@ import click
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from node.alerts import ALERT_STATUSES, Alert, confirm, dismiss, get_alert, list_alerts
 from node.cli.app import CliContext, emit_json, main
@@ -33,7 +34,7 @@ def _show(alert: Alert) -> None:
     console.print(f"our case {alert.case_ref} matched {alert.peer}; strongest: {alert.key_type} ({alert.tier})")
     console.print(f"match handle {alert.match_handle}")
     if alert.reason:
-        console.print(f"reason: {alert.reason}")
+        console.print(Text(f"reason: {alert.reason}"))
     if alert.safeguarding:
         console.print(Panel(SAFEGUARDING_NOTE, style="bold red"))
     table = Table()

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from crypto.certificates import load_private_key, sign
 from node.cli.app import CliContext, emit_json, main
@@ -83,17 +84,20 @@ def disclose_request(obj: CliContext, alert_id: int, purpose: str, legal_basis: 
 
 
 def _show(d: Disclosure) -> None:
-    console = Console()
+    # Purpose, legal basis, reasons and released fields are another agency's words: printed as plain text,
+    # never as console markup, so they cannot restyle or fake the lines around them.
+    console = Console(highlight=False)
     who = "to" if d.direction == "outgoing" else "from"
     console.print(f"[bold]disclosure {d.id}[/bold]  {d.direction} {who} {d.peer}  [bold]{d.status}[/bold]")
     if d.direction == "outgoing":
         console.print(f"our alert {d.alert_id}")
     elif d.case_ref:
-        console.print(f"about our case {d.case_ref}")
-    console.print(f"purpose: {d.purpose}\nlegal basis: {d.legal_basis}")
+        console.print(Text(f"about our case {d.case_ref}"))
+    console.print(Text(f"purpose: {d.purpose}"))
+    console.print(Text(f"legal basis: {d.legal_basis}"))
     console.print(f"handling {d.handling}: {HANDLING_MEANING[d.handling]}")
     if d.reason:
-        console.print(f"reason given: {d.reason}")
+        console.print(Text(f"reason given: {d.reason}"))
     if d.safeguarding:
         console.print(Panel(SAFEGUARDING_NOTE, style="bold red"))
     if d.released is not None:
@@ -105,7 +109,7 @@ def _show(d: Disclosure) -> None:
                 text = "\n".join(f"{p['name']} ({p['dob'] or 'dob unknown'}), {p['role']}" for p in value)
             else:
                 text = str(value)
-            table.add_row(field, text)
+            table.add_row(field, Text(text))
         console.print(table)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ HANDLING_MEANING = {
 RELEASABLE_FIELDS = ("title", "summary", "contact", "persons")
 RELEASE_CONTEXT = "casebridge.v1.Release"
 MAX_TEXT = 2000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 SAFEGUARDING_NOTE = "SAFEGUARDING: the released persons include a victim. Protect; never treat as an offender."
 
 HANDLING_TO_WIRE = {"H0": pb.HANDLING_H0, "H1": pb.HANDLING_H1, "H2": pb.HANDLING_H2, "H3": pb.HANDLING_H3}
@@ -116,11 +118,18 @@ class OutgoingRequest:
 
 
 def checked_text(value: str, field: str, error: type[LocalError] | type[RemoteError]) -> str:
+    """A one-line free text (purpose, legal basis, reason): non-empty, bounded, no control characters.
+
+    Line breaks and control characters are refused because another agency's analyst reads these lines
+    next to our own output: they must not be able to fake a line (a handling code, a status) there.
+    """
     value = value.strip()
     if not value:
         raise error(f"{field}: must not be empty")
     if len(value) > MAX_TEXT:
         raise error(f"{field}: at most {MAX_TEXT} characters")
+    if _CONTROL.search(value):
+        raise error(f"{field}: must be one line without control characters")
     return value
 
 

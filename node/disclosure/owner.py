@@ -20,18 +20,23 @@ from node.disclosure.model import (
     get_disclosure,
     store_decision,
 )
-from node.errors import UnknownMatch
+from node.errors import QuotaExceeded, UnknownMatch
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
-__all__ = ["accept_request", "build_release", "denial_for", "record_approval", "record_denial"]
+__all__ = ["MAX_PENDING_PER_PEER", "accept_request", "build_release", "denial_for", "record_approval", "record_denial"]
+
+# Requests cost the owner's analysts time; a peer cannot queue more than this many undecided ones.
+MAX_PENDING_PER_PEER = 500
 
 
 def accept_request(db: Database, *, peer: str, request: pb.DisclosureRequest, at: str) -> tuple[Disclosure, bool]:
     """Store a peer's request as pending; (disclosure, duplicate). Call inside a transaction."""
     try:
-        uuid.UUID(request.request_id)
+        canonical = str(uuid.UUID(request.request_id))
     except ValueError:
-        raise ReleaseRefused("request_id: expected a UUID") from None
+        canonical = ""
+    if canonical != request.request_id:
+        raise ReleaseRefused("request_id: expected a UUID in its canonical form")
     handling = HANDLING_FROM_WIRE.get(request.handling)
     if handling is None:
         raise ReleaseRefused("handling: expected H0, H1, H2 or H3")
@@ -47,12 +52,22 @@ def accept_request(db: Database, *, peer: str, request: pb.DisclosureRequest, at
         return get_disclosure(db, int(existing[0])), True
     # Only alerts with the requesting agency are searched: an agency that is not the match partner gets the
     # same answer as for a handle that does not exist.
+    # When several of our cases hold the matched key, the request is about the first alert that names it.
     row = db.conn.execute(
-        "SELECT a.id FROM alert_keys k JOIN alerts a ON a.id = k.alert_id WHERE k.match_handle = ? AND a.peer = ?",
+        "SELECT a.id FROM alert_keys k JOIN alerts a ON a.id = k.alert_id WHERE k.match_handle = ? AND a.peer = ?"
+        " ORDER BY a.id LIMIT 1",
         (request.match_handle, peer),
     ).fetchone()
     if row is None:
         raise UnknownMatch("no match with your agency under that handle")
+    pending = db.conn.execute(
+        "SELECT COUNT(*) FROM disclosures WHERE peer = ? AND direction = 'incoming' AND status = 'pending'",
+        (peer,),
+    ).fetchone()[0]
+    if pending >= MAX_PENDING_PER_PEER:
+        raise QuotaExceeded(
+            f"{peer} already has {pending} requests waiting for a decision here; ask again once some are decided"
+        )
     cursor = db.conn.execute(
         "INSERT INTO disclosures (request_id, direction, peer, alert_id, match_handle, purpose, legal_basis,"
         " handling, status, created_at, updated_at) VALUES (?, 'incoming', ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",

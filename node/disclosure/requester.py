@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from cryptography import x509
@@ -9,10 +10,12 @@ from sqlite_utils import Database
 
 from crypto.certificates import AGENCY_CODE, verify
 from crypto.errors import InvalidSignature, LocalError
+from matcher.identifiers import PERSON_ROLES
 from node import audit
 from node.disclosure.model import (
     HANDLING_CODES,
     HANDLING_FROM_WIRE,
+    MAX_TEXT,
     RELEASABLE_FIELDS,
     RELEASE_CONTEXT,
     Disclosure,
@@ -81,6 +84,25 @@ def record_outgoing(db: Database, request: OutgoingRequest, at: str) -> int:
     return disclosure_id
 
 
+_DOB = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_PERSONS = 200
+MAX_FIELD_TEXT = 20_000
+
+
+def _check_release_content(release: pb.Release) -> None:
+    """Bounds on what a release may hold, so a peer cannot store arbitrary data with us under its signature."""
+    for field in ("case_ref", "title", "summary", "contact"):
+        if len(getattr(release, field)) > MAX_FIELD_TEXT:
+            raise ReleaseRefused(f"the release's {field} is longer than {MAX_FIELD_TEXT} characters")
+    if len(release.persons) > MAX_PERSONS:
+        raise ReleaseRefused(f"the release names more than {MAX_PERSONS} persons")
+    for person in release.persons:
+        if person.role not in PERSON_ROLES or (person.dob and not _DOB.fullmatch(person.dob)):
+            raise ReleaseRefused("the release names a person with an unknown role or a malformed date of birth")
+        if not person.name or len(person.name) > MAX_TEXT:
+            raise ReleaseRefused("the release names a person without a name or with an overlong one")
+
+
 def accept_release(
     db: Database,
     *,
@@ -118,6 +140,7 @@ def accept_release(
     ]
     if unlisted:
         raise ReleaseRefused(f"the release carries fields it does not list: {','.join(unlisted)}")
+    _check_release_content(release)
     row = db.conn.execute(
         "SELECT id, match_handle, status, alert_id, handling FROM disclosures"
         " WHERE request_id = ? AND direction = 'outgoing' AND peer = ?",
