@@ -12,7 +12,6 @@ from node.alerts import ALERT_STATUSES, Alert, confirm, dismiss, get_alert, list
 from node.cli.app import CliContext, emit_json, main
 from node.clock import now_iso
 from node.disclosure import SAFEGUARDING_NOTE
-from node.home import NodeHome
 from node.store import open_database, transaction
 
 __all__ = ["alerts"]
@@ -57,7 +56,7 @@ def alerts_list(obj: CliContext, status: str | None, peer: str | None, as_json: 
     Example:
       casebridge alerts list --status new --json
     """
-    found = list_alerts(open_database(NodeHome(obj.home)), status, peer)
+    found = list_alerts(open_database(obj.node()), status, peer)
     if as_json:
         emit_json([a.as_json() for a in found])
         return
@@ -80,7 +79,7 @@ def alerts_show(obj: CliContext, alert_id: int, as_json: bool) -> None:
     Example:
       casebridge alerts show 12
     """
-    alert = get_alert(open_database(NodeHome(obj.home)), alert_id)
+    alert = get_alert(open_database(obj.node()), alert_id)
     if as_json:
         emit_json(alert.as_json())
     else:
@@ -97,7 +96,7 @@ def alerts_confirm(obj: CliContext, alert_id: int) -> None:
     Example:
       casebridge alerts confirm 12
     """
-    db = open_database(NodeHome(obj.home))
+    db = open_database(obj.node())
     with transaction(db):
         alert = confirm(db, alert_id, now_iso())
     click.echo(f"alert {alert.id} confirmed")
@@ -114,7 +113,7 @@ def alerts_dismiss(obj: CliContext, alert_id: int, reason: str) -> None:
     Example:
       casebridge alerts dismiss 12 --reason "shared hotel switchboard number"
     """
-    db = open_database(NodeHome(obj.home))
+    db = open_database(obj.node())
     with transaction(db):
         alert = dismiss(db, alert_id, reason, now_iso())
     click.echo(f"alert {alert.id} dismissed")

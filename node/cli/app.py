@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from crypto.errors import CasebridgeError
+from crypto.errors import CasebridgeError, LocalError
+from node.home import NodeHome
 
 __all__ = ["CliContext", "emit_json", "fail", "main"]
 
@@ -24,6 +25,16 @@ class CliContext:
     """What every command receives: the node home chosen by ``--home`` or ``CASEBRIDGE_HOME``."""
 
     home: Path
+
+    def node(self) -> NodeHome:
+        """The node home, which must exist: commands other than ``init`` never create one by accident."""
+        home = NodeHome(self.home)
+        if not home.config.is_file():
+            raise LocalError(
+                f"{self.home}: no casebridge node here (no casebridge.toml); check --home or CASEBRIDGE_HOME, "
+                "or create a node with 'casebridge init'"
+            )
+        return home
 
 
 class _Group(click.Group):

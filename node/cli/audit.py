@@ -10,7 +10,6 @@ from rich.table import Table
 
 from node import audit as audit_log
 from node.cli.app import CliContext, emit_json, main
-from node.home import NodeHome
 from node.store import open_database
 
 __all__ = ["audit"]
@@ -35,7 +34,7 @@ def audit_verify(obj: CliContext) -> None:
     Example:
       casebridge audit verify
     """
-    db = open_database(NodeHome(obj.home))
+    db = open_database(obj.node())
     problems = audit_log.verify(db)
     count = db.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
     if problems:
@@ -56,7 +55,7 @@ def audit_list(obj: CliContext, limit: int | None, as_json: bool) -> None:
     Example:
       casebridge audit list --limit 20
     """
-    entries = audit_log.entries(open_database(NodeHome(obj.home)), limit=limit)
+    entries = audit_log.entries(open_database(obj.node()), limit=limit)
     if as_json:
         emit_json([e.as_json() for e in entries])
         return

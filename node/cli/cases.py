@@ -15,7 +15,6 @@ from rich.table import Table
 from crypto import DEFAULT_SUITE
 from node.cases import close_case, format_for, import_case_file, list_cases
 from node.cli.app import CliContext, emit_json, main
-from node.home import NodeHome
 from node.store import open_database
 
 __all__ = ["ImportBar", "cases"]
@@ -93,7 +92,7 @@ def import_(obj: CliContext, file: Path, fmt: str | None, workers: int | None, q
       casebridge cases import nl-cases.jsonl
       casebridge cases import export.csv --workers 2 --quiet
     """
-    home = NodeHome(obj.home)
+    home = obj.node()
     kind = format_for(file, fmt)
     secret = home.read_federation_secret()
     db = open_database(home)
@@ -136,7 +135,7 @@ def list_(obj: CliContext, status: str, as_json: bool) -> None:
       casebridge cases list
       casebridge cases list --status open --json
     """
-    home = NodeHome(obj.home)
+    home = obj.node()
     if not home.database.exists():
         rows = []
     else:
@@ -172,7 +171,7 @@ def close(obj: CliContext, case_ref: str) -> None:
     Example:
       casebridge cases close NL-2026-0042
     """
-    home = NodeHome(obj.home)
+    home = obj.node()
     db = open_database(home, create=False)
     try:
         changed = close_case(db, case_ref)

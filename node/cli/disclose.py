@@ -30,7 +30,6 @@ from node.disclosure import (
     record_denial,
     record_outgoing,
 )
-from node.home import NodeHome
 from node.net.disclosure_client import deliver_denial, deliver_release, find_peer, send_request
 from node.store import open_database, transaction
 from proto.casebridge.v1 import casebridge_pb2 as pb
@@ -71,7 +70,7 @@ def disclose_request(obj: CliContext, alert_id: int, purpose: str, legal_basis: 
       casebridge disclose request 12 --purpose "locate victim" --legal-basis "national CCP art. 126" \\
         --handling H1
     """
-    home = NodeHome(obj.home)
+    home = obj.node()
     config = load_config(home)
     db = open_database(home)
     request = prepare_request(db, alert_id, purpose, legal_basis, handling)
@@ -125,7 +124,7 @@ def disclose_list(obj: CliContext, direction: str | None, status: str | None, as
     Example:
       casebridge disclose list --direction incoming --status pending
     """
-    found = list_disclosures(open_database(NodeHome(obj.home)), direction, status)
+    found = list_disclosures(open_database(obj.node()), direction, status)
     if as_json:
         emit_json([d.as_json() for d in found])
         return
@@ -157,7 +156,7 @@ def disclose_show(obj: CliContext, disclosure_id: int, as_json: bool) -> None:
     Example:
       casebridge disclose show 3
     """
-    d = get_disclosure(open_database(NodeHome(obj.home)), disclosure_id)
+    d = get_disclosure(open_database(obj.node()), disclosure_id)
     if as_json:
         emit_json(d.as_json())
     else:
@@ -183,7 +182,7 @@ def disclose_approve(obj: CliContext, disclosure_id: int, fields: str) -> None:
     Example:
       casebridge disclose approve 3 --fields title,summary,contact,persons
     """
-    home = NodeHome(obj.home)
+    home = obj.node()
     config = load_config(home)
     db = open_database(home)
     chosen = [f.strip() for f in fields.split(",") if f.strip()]
@@ -209,7 +208,7 @@ def disclose_deny(obj: CliContext, disclosure_id: int, reason: str) -> None:
     Example:
       casebridge disclose deny 3 --reason "ongoing covert operation; ask again in June"
     """
-    home = NodeHome(obj.home)
+    home = obj.node()
     config = load_config(home)
     db = open_database(home)
     denial = denial_for(db, disclosure_id, reason)

@@ -89,7 +89,7 @@ def match(obj: CliContext, peers: tuple[str, ...], count_only: bool, as_json: bo
       casebridge match --count-only --json
     """
     mode = Mode.COUNT_ONLY if count_only else Mode.MUTUAL
-    outcomes = asyncio.run(_run(NodeHome(obj.home), peers, mode, not as_json and sys.stderr.isatty(), workers))
+    outcomes = asyncio.run(_run(obj.node(), peers, mode, not as_json and sys.stderr.isatty(), workers))
     if as_json:
         emit_json([o.as_json() for o in outcomes])
     else:

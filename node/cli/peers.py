@@ -38,7 +38,7 @@ def _peer_error(code: str, field: str, problem: str) -> LocalError:
 
 
 def _home(obj: CliContext) -> NodeHome:
-    return NodeHome(obj.home.absolute())
+    return NodeHome(obj.node().root.absolute())
 
 
 @main.group()

@@ -7,7 +7,6 @@ import click
 from node.cli.app import CliContext, emit_json, main
 from node.clock import now
 from node.config import load_config
-from node.home import NodeHome
 from node.retention import purge as purge_expired
 from node.store import open_database, transaction
 
@@ -27,7 +26,7 @@ def purge(obj: CliContext, dry_run: bool, as_json: bool) -> None:
     Example:
       casebridge purge --dry-run
     """
-    home = NodeHome(obj.home)
+    home = obj.node()
     config = load_config(home)
     db = open_database(home)
     with transaction(db):

@@ -119,4 +119,4 @@ def serve(obj: CliContext, listen: str | None, grace: float, workers: int, verbo
       casebridge --home /srv/casebridge serve
     """
     configure_logging(logging.DEBUG if verbose else logging.INFO)
-    asyncio.run(_serve(NodeHome(obj.home), listen, grace, workers))
+    asyncio.run(_serve(obj.node(), listen, grace, workers))

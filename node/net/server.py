@@ -6,6 +6,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from crypto.errors import LocalError
 from matcher.psi import Blinder
 from node.config import Address
 from node.net.service import ExchangeService
@@ -55,6 +56,9 @@ async def create_server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Without this, a second node started on the same port shares it silently and peers reach
+            # either at random; with it, the second one fails to bind and says so.
+            ("grpc.so_reuseport", 0),
         ]
     )
     pb_grpc.add_ExchangeServicer_to_server(ExchangeService(watch, blinder), server)
@@ -64,9 +68,13 @@ async def create_server(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    port = server.add_secure_port(_bind_target(address), server_credentials(watch))
+    target = _bind_target(address)
+    try:
+        port = server.add_secure_port(target, server_credentials(watch))
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {_bind_target(address)}")
+        raise LocalError(f"cannot listen on {target}: the address is in use (another node?) or not on this host")
     await server.start()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)

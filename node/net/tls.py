@@ -17,7 +17,7 @@ import grpc
 from cryptography import x509
 
 from crypto.certificates import load_certificate
-from node.config import NodeConfig, Peer, load_config
+from node.config import ConfigError, NodeConfig, Peer, load_config
 from node.home import NodeHome
 
 __all__ = ["ConfigWatch", "caller_certificate", "channel_credentials", "server_credentials"]
@@ -32,7 +32,10 @@ class ConfigWatch:
     _config: NodeConfig | None = None
 
     def _current_stamp(self) -> tuple[int, int]:
-        st = self.home.config.stat()
+        try:
+            st = self.home.config.stat()
+        except FileNotFoundError:
+            raise ConfigError(f"{self.home.config}: no node here; check --home / CASEBRIDGE_HOME") from None
         return (st.st_mtime_ns, st.st_size)
 
     def get(self) -> NodeConfig:

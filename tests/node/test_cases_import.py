@@ -111,6 +111,7 @@ def test_import_csv_gives_the_same_keys_as_jsonl(home: Path, tmp_path: Path) -> 
     other = tmp_path / "other"
     other.mkdir()
     (other / "federation.secret").write_text((home / "federation.secret").read_text())
+    (other / "casebridge.toml").write_text((home / "casebridge.toml").read_text())
     assert cli(home, "cases", "import", str(write_jsonl(cases, tmp_path / "a.jsonl"))).returncode == 0
     done = cli(other, "cases", "import", str(write_csv(cases, tmp_path / "a.csv")), "--json")
     assert done.returncode == 0, done.stderr

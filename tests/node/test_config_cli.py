@@ -284,3 +284,16 @@ def test_peers_update_refuses_bad_input_and_changes_nothing(
     done = cli(nl, "peers", "update", *args, ok=False)
     assert needle in done.stderr
     assert NodeHome(nl).config.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["audit", "verify"], ["alerts", "list"], ["disclose", "list"], ["cases", "list"], ["serve"], ["purge"]],
+)
+def test_a_home_without_a_node_is_refused_and_left_untouched(tmp_path: Path, args: list[str]) -> None:
+    empty = tmp_path / "typo"
+    empty.mkdir()
+    done = cli(empty, *args, ok=False)
+    assert "no casebridge node here" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(empty.iterdir()) == []  # no database created by accident
