@@ -42,7 +42,15 @@ class UnknownMatch(RemoteError):
 
 
 class PeerFailed(LocalError):
-    """A session with a peer could not be completed; the message says what the peer or the network said."""
+    """A call to a peer did not succeed; the message says what the peer or the network said.
+
+    ``transient`` is true when the peer could not be reached (worth retrying later), false when the peer
+    answered with a refusal.
+    """
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")

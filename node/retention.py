@@ -3,7 +3,7 @@
 Purged once they have not changed for that many days:
 * alerts that are closed -- dismissed, gone (their match disappeared), or belonging to a closed case -- with
   their matched keys;
-* denied disclosure requests, both directions;
+* denied disclosure requests, both directions, and our requests the owner's node refused outright;
 * releases: approved disclosures with the released content, both directions.
 
 Pending requests and open alerts are never purged, whatever their age. The audit log is never purged; it
@@ -47,7 +47,7 @@ def purge(db: Database, retention_days: int, now: datetime, *, dry_run: bool = F
     denied = [
         r[0]
         for r in conn.execute(
-            "SELECT id FROM disclosures WHERE status = 'denied' AND updated_at < ?", (cutoff,)
+            "SELECT id FROM disclosures WHERE status IN ('denied', 'refused') AND updated_at < ?", (cutoff,)
         ).fetchall()
     ]
     released = [

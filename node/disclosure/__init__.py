@@ -23,9 +23,24 @@ from node.disclosure.model import (
     ReleaseRefused,
     get_disclosure,
     list_disclosures,
+    mark_delivery,
 )
-from node.disclosure.owner import accept_request, build_release, denial_for, record_approval, record_denial
-from node.disclosure.requester import accept_denial, accept_release, prepare_request, record_outgoing
+from node.disclosure.owner import (
+    accept_request,
+    build_release,
+    denial_for,
+    record_approval,
+    record_denial,
+    stored_decision,
+)
+from node.disclosure.requester import (
+    accept_denial,
+    accept_release,
+    prepare_request,
+    record_outgoing,
+    record_owner_refusal,
+    stored_request,
+)
 
 __all__ = [
     "HANDLING_CODES",
@@ -43,8 +58,12 @@ __all__ = [
     "denial_for",
     "get_disclosure",
     "list_disclosures",
+    "mark_delivery",
     "prepare_request",
     "record_approval",
     "record_denial",
     "record_outgoing",
+    "record_owner_refusal",
+    "stored_decision",
+    "stored_request",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "checked_text",
     "get_disclosure",
     "list_disclosures",
+    "mark_delivery",
     "store_decision",
 ]
 
@@ -72,6 +73,8 @@ class Disclosure:
     created_at: str
     updated_at: str
     case_ref: str | None  # incoming: our case the request is about; outgoing: the owner's, once released
+    delivered: bool = True  # our last step (request, release, denial) reached the peer
+    delivery_error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,8 @@ class Disclosure:
             "safeguarding": self.safeguarding,
             "safeguarding_note": SAFEGUARDING_NOTE if self.safeguarding else None,
             "case_ref": self.case_ref,
+            "delivered": self.delivered,
+            "delivery_error": self.delivery_error,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -142,20 +147,33 @@ def store_decision(
     release: pb.Release | None = None,
     signed: pb.SignedRelease | None = None,
     reason: str | None = None,
+    delivered: bool = True,
 ) -> None:
-    """Record the owner's decision on one request, on either side: the signed release or the denial reason."""
+    """Record the owner's decision on one request, on either side: the signed release or the denial reason.
+
+    The owner records its decision before sending it (``delivered`` False); the requester records what it
+    received.
+    """
     if release is not None and signed is not None:
         db.conn.execute(
             "UPDATE disclosures SET status = ?, fields = ?, release = ?, signature = ?, safeguarding = ?,"
-            " decided_at = ?, updated_at = ? WHERE id = ?",
+            " decided_at = ?, updated_at = ?, delivered = ? WHERE id = ?",
             (status, json.dumps(list(release.fields)), signed.release, signed.signature, int(release.safeguarding),
-             at, at, disclosure_id),
+             at, at, int(delivered), disclosure_id),
         )  # fmt: skip
     else:
         db.conn.execute(
-            "UPDATE disclosures SET status = ?, reason = ?, decided_at = ?, updated_at = ? WHERE id = ?",
-            (status, reason, at, at, disclosure_id),
+            "UPDATE disclosures SET status = ?, reason = ?, decided_at = ?, updated_at = ?, delivered = ? WHERE id = ?",
+            (status, reason, at, at, int(delivered), disclosure_id),
         )
+
+
+def mark_delivery(db: Database, disclosure_id: int, at: str, error: str | None = None) -> None:
+    """Record whether our last step reached the peer (``error`` None) or why not. Call inside a transaction."""
+    db.conn.execute(
+        "UPDATE disclosures SET delivered = ?, delivery_error = ?, updated_at = ? WHERE id = ?",
+        (int(error is None), error, at, disclosure_id),
+    )
 
 
 def _release_fields(release: pb.Release) -> dict[str, Any]:
@@ -171,7 +189,8 @@ def _release_fields(release: pb.Release) -> dict[str, Any]:
 _SQL = (
     "SELECT d.id, d.request_id, d.direction, d.peer, d.alert_id, d.match_handle, d.purpose, d.legal_basis,"
     " d.handling, d.status, d.reason, d.fields, d.release, d.safeguarding, d.created_at, d.updated_at,"
-    " c.case_ref FROM disclosures d LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN cases c ON c.id = a.case_id"
+    " c.case_ref, d.delivered, d.delivery_error FROM disclosures d"
+    " LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN cases c ON c.id = a.case_id"
 )
 
 
@@ -202,6 +221,8 @@ def _load(row: Sequence[Any]) -> Disclosure:
         created_at=row[14],
         updated_at=row[15],
         case_ref=row[16] if direction == "incoming" else owner_case,
+        delivered=bool(row[17]),
+        delivery_error=row[18],
     )
 
 

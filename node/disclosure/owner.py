@@ -23,7 +23,15 @@ from node.disclosure.model import (
 from node.errors import QuotaExceeded, UnknownMatch
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
-__all__ = ["MAX_PENDING_PER_PEER", "accept_request", "build_release", "denial_for", "record_approval", "record_denial"]
+__all__ = [
+    "MAX_PENDING_PER_PEER",
+    "accept_request",
+    "build_release",
+    "denial_for",
+    "record_approval",
+    "record_denial",
+    "stored_decision",
+]
 
 # Requests cost the owner's analysts time; a peer cannot queue more than this many undecided ones.
 MAX_PENDING_PER_PEER = 500
@@ -145,7 +153,7 @@ def build_release(
 def record_approval(
     db: Database, disclosure_id: int, release: pb.Release, release_bytes: bytes, signature: bytes, at: str
 ) -> Disclosure:
-    """Store what we released, exactly as signed and delivered. Call inside a transaction."""
+    """Store what we release, exactly as signed, before it is sent (not yet delivered). Call inside a transaction."""
     _, peer, _, _, handling = _pending_incoming(db, disclosure_id)
     store_decision(
         db,
@@ -154,6 +162,7 @@ def record_approval(
         at=at,
         release=release,
         signed=pb.SignedRelease(release=release_bytes, signature=signature),
+        delivered=False,
     )
     audit.append(
         db,
@@ -176,6 +185,20 @@ def denial_for(db: Database, disclosure_id: int, reason: str) -> pb.Denial:
 
 def record_denial(db: Database, disclosure_id: int, reason: str, at: str) -> Disclosure:
     _, peer, _, _, _ = _pending_incoming(db, disclosure_id)
-    store_decision(db, disclosure_id, status="denied", at=at, reason=reason.strip())
+    store_decision(db, disclosure_id, status="denied", at=at, reason=reason.strip(), delivered=False)
     audit.append(db, "disclosure.denied", at=at, peer=peer, subject=f"disclosure:{disclosure_id}", reason_given=True)
     return get_disclosure(db, disclosure_id)
+
+
+def stored_decision(db: Database, disclosure_id: int) -> pb.SignedRelease | pb.Denial:
+    """Our recorded decision on an incoming request, to send it (again)."""
+    row = db.conn.execute(
+        "SELECT request_id, match_handle, status, release, signature, reason FROM disclosures"
+        " WHERE id = ? AND direction = 'incoming'",
+        (disclosure_id,),
+    ).fetchone()
+    if row is None or row[2] not in ("approved", "denied"):
+        raise LocalError(f"disclosure {disclosure_id} is not a request we decided on")
+    if row[2] == "approved":
+        return pb.SignedRelease(release=bytes(row[3]), signature=bytes(row[4]))
+    return pb.Denial(request_id=row[0], match_handle=bytes(row[1]), reason=row[5])

@@ -54,10 +54,11 @@ def prepare_request(db: Database, alert_id: int, purpose: str, legal_basis: str,
 
 
 def record_outgoing(db: Database, request: OutgoingRequest, at: str) -> int:
-    """Store a request the owner acknowledged. Call inside a transaction."""
+    """Store a request before it is sent (not yet delivered). Call inside a transaction."""
     cursor = db.conn.execute(
         "INSERT INTO disclosures (request_id, direction, peer, alert_id, match_handle, purpose, legal_basis,"
-        " handling, status, created_at, updated_at) VALUES (?, 'outgoing', ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+        " handling, status, created_at, updated_at, delivered)"
+        " VALUES (?, 'outgoing', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0)",
         (
             request.request_id,
             request.peer,
@@ -87,6 +88,34 @@ def record_outgoing(db: Database, request: OutgoingRequest, at: str) -> int:
 _DOB = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_PERSONS = 200
 MAX_FIELD_TEXT = 20_000
+
+
+def _stored(db: Database, disclosure_id: int, column: str) -> object:
+    value = db.conn.execute(f"SELECT {column} FROM disclosures WHERE id = ?", (disclosure_id,)).fetchone()[0]  # noqa: S608
+    return bytes(value) if isinstance(value, bytes | memoryview) else value
+
+
+def stored_request(db: Database, disclosure_id: int) -> OutgoingRequest:
+    """Our pending request as recorded, to send it (again)."""
+    row = db.conn.execute(
+        "SELECT request_id, peer, alert_id, match_handle, purpose, legal_basis, handling FROM disclosures"
+        " WHERE id = ? AND direction = 'outgoing' AND status = 'pending'",
+        (disclosure_id,),
+    ).fetchone()
+    if row is None:
+        raise LocalError(f"disclosure {disclosure_id} is not a pending request of ours")
+    return OutgoingRequest(row[0], row[1], row[2], bytes(row[3]), row[4], row[5], row[6])
+
+
+def record_owner_refusal(db: Database, disclosure_id: int, reason: str, at: str) -> None:
+    """The owner's node refused our request outright (it is not retried). Call inside a transaction."""
+    peer = db.conn.execute("SELECT peer FROM disclosures WHERE id = ?", (disclosure_id,)).fetchone()[0]
+    db.conn.execute(
+        "UPDATE disclosures SET status = 'refused', reason = ?, delivered = 1, delivery_error = NULL,"
+        " decided_at = ?, updated_at = ? WHERE id = ?",
+        (reason, at, at, disclosure_id),
+    )
+    audit.append(db, "disclosure.refused-by-owner", at=at, peer=peer, subject=f"disclosure:{disclosure_id}")
 
 
 def _check_release_content(release: pb.Release) -> None:
@@ -156,6 +185,8 @@ def accept_release(
     victim = any(p.role == "victim" for p in release.persons)
     if release.safeguarding != victim:
         raise ReleaseRefused("the release's safeguarding marker does not fit its persons")
+    if status == "approved" and _stored(db, disclosure_id, "release") == signed.release:
+        return get_disclosure(db, disclosure_id)  # delivered again (the owner retried): nothing changes
     if status != "pending":
         raise ReleaseRefused(f"our request was already {status}")
     store_decision(db, disclosure_id, status="approved", at=at, release=release, signed=signed)
@@ -185,9 +216,11 @@ def accept_denial(db: Database, *, peer: str, denial: pb.Denial, at: str) -> Dis
     disclosure_id, handle, status = row
     if bytes(handle) != denial.match_handle:
         raise ReleaseRefused("the denial refers to another match than our request")
+    reason = checked_text(denial.reason, "reason", ReleaseRefused)
+    if status == "denied" and _stored(db, disclosure_id, "reason") == reason:
+        return get_disclosure(db, disclosure_id)  # delivered again (the owner retried): nothing changes
     if status != "pending":
         raise ReleaseRefused(f"our request was already {status}")
-    reason = checked_text(denial.reason, "reason", ReleaseRefused)
     store_decision(db, disclosure_id, status="denied", at=at, reason=reason)
     audit.append(
         db,

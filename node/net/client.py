@@ -21,6 +21,7 @@ from node.home import NodeHome
 from node.matching.driver import drive
 from node.matching.elements import SessionInput, load_session_input
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_started
+from node.net.channel import connected_or_failed
 from node.net.server import MAX_MESSAGE_BYTES
 from node.net.tls import channel_credentials
 from node.sessions import keys_received_today
@@ -135,7 +136,7 @@ async def match_peer(
     ]
     try:
         async with grpc.aio.secure_channel(target_of(peer), channel_credentials(home, peer), options) as channel:
-            await asyncio.wait_for(_connected_or_failed(channel), CONNECT_TIMEOUT_S)
+            await asyncio.wait_for(connected_or_failed(channel), CONNECT_TIMEOUT_S)
             outgoing: asyncio.Queue[pb.PsiFrame | None] = asyncio.Queue(maxsize=_QUEUE_FRAMES)
             await outgoing.put(encode(opening[0], header))
 
@@ -191,18 +192,6 @@ async def match_peer(
         None if summary is None else summary.new_alerts,
         None if summary is None else summary.gone_alerts,
     )
-
-
-async def _connected_or_failed(channel: grpc.aio.Channel) -> None:
-    """Wait until the channel is ready or its first attempt failed.
-
-    ``channel_ready()`` would keep retrying a refused TLS handshake until the timeout, reporting the peer
-    as silent; after a failed attempt the call below fails at once with UNAVAILABLE and says why.
-    """
-    state = channel.get_state(try_to_connect=True)
-    while state not in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
-        await channel.wait_for_state_change(state)
-        state = channel.get_state(try_to_connect=True)
 
 
 def _prepare(home: NodeHome, suite: str, peer: Peer, facts: SessionFacts) -> tuple[SessionInput, int]:

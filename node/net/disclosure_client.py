@@ -33,7 +33,8 @@ async def _call(home: NodeHome, peer: Peer, invoke: Callable[[Any], Any], reply_
             # The stub's type describes a sync channel; on an aio channel the call is awaited.
             reply = await invoke(pb_grpc.ExchangeStub(channel))
     except grpc.aio.AioRpcError as exc:
-        raise PeerFailed(describe_rpc_error(peer, exc)) from None
+        reachable = exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        raise PeerFailed(describe_rpc_error(peer, exc), transient=not reachable) from None
     if not isinstance(reply, reply_type):
         raise PeerFailed(f"{peer.code} answered with an unexpected message")
     return reply

@@ -227,7 +227,8 @@ def _disclosures(db: Database) -> None:
             purpose TEXT NOT NULL,
             legal_basis TEXT NOT NULL,
             handling TEXT NOT NULL CHECK (handling IN ('H0', 'H1', 'H2', 'H3')),
-            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'denied')),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'approved', 'denied', 'refused')),
             reason TEXT,
             fields TEXT,
             release BLOB,
@@ -236,6 +237,9 @@ def _disclosures(db: Database) -> None:
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
             decided_at TEXT,
+            -- Our own steps are recorded before they are sent; delivered says whether the peer has them.
+            delivered INTEGER NOT NULL DEFAULT 1,
+            delivery_error TEXT,
             UNIQUE (request_id, direction)
         )""",
         "CREATE INDEX disclosures_by_status ON disclosures(status, direction)",
