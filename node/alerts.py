@@ -136,6 +136,16 @@ def record_matches(
         r[0]: (int(r[1]), r[2])
         for r in conn.execute("SELECT case_id, id, match_state FROM alerts WHERE peer = ?", (peer,))
     }
+    # A key already matched with this peer keeps the handle it was first given, in whichever of our alerts
+    # it now appears: the peer does the same, so a key both sides have seen before keeps one name on both
+    # sides even when a newer case on either side joins the match.
+    known_handles: dict[bytes, bytes] = {}
+    for element, handle in conn.execute(
+        "SELECT k.element, k.match_handle FROM alert_keys k JOIN alerts a ON a.id = k.alert_id"
+        " WHERE a.peer = ? ORDER BY k.id",
+        (peer,),
+    ):
+        known_handles.setdefault(bytes(element), bytes(handle))
     key_rows: list[tuple[object, ...]] = []
     new_rows: list[tuple[object, ...]] = []
     again_rows: list[tuple[str, int]] = []
@@ -156,8 +166,12 @@ def record_matches(
             created = False
         touched.add(alert_id)
         key_rows.extend(
-            (alert_id, key.key_type, key.tier, key.element, key.handle, session_id, session_id, at, at) for key in keys
-        )
+            (
+                alert_id, key.key_type, key.tier, key.element, known_handles.get(key.element, key.handle),
+                session_id, session_id, at, at,
+            )
+            for key in keys
+        )  # fmt: skip
         if created:
             audit.append(
                 db,
