@@ -13,6 +13,7 @@ __all__ = [
     "FederationMismatch",
     "NotAPeer",
     "PeerFailed",
+    "PeerIdle",
     "PermissionRefused",
     "QuotaExceeded",
     "UnknownMatch",
@@ -35,6 +36,10 @@ class QuotaExceeded(PolicyRefused):
 
 class FederationMismatch(RemoteError):
     """The peer does not hold our federation secret: no key of ours could ever match one of its keys."""
+
+
+class PeerIdle(RemoteError):
+    """The peer stopped sending in the middle of a call."""
 
 
 class UnknownMatch(RemoteError):
@@ -73,6 +78,8 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(error, UnknownMatch):
         return grpc.StatusCode.NOT_FOUND
+    if isinstance(error, PeerIdle):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(error, PolicyRefused):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(error, RemoteProtocolError | RemoteError):

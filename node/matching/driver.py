@@ -11,8 +11,13 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from matcher.psi import Message, PsiResult, PsiSession, RemoteProtocolError, State
+from node.errors import PeerIdle
 
-__all__ = ["drive"]
+__all__ = ["SESSION_IDLE_TIMEOUT_S", "drive"]
+
+# A peer's next chunk follows within seconds even for sets of millions (about 0.1 s of blinding per chunk);
+# two minutes of silence is a peer that stalled or went away.
+SESSION_IDLE_TIMEOUT_S = 120.0
 
 Send = Callable[[Message], Awaitable[None]]
 
@@ -26,12 +31,15 @@ async def drive(
     on_progress: Callable[[PsiSession], None] | None = None,
     sent_all: Callable[[], Awaitable[None]] | None = None,
     read_to_end: bool = False,
+    idle_timeout: float = SESSION_IDLE_TIMEOUT_S,
 ) -> PsiResult:
     """Run ``session`` to completion; raises the session's error or a transport error.
 
     ``sent_all`` runs once our last message is out (the client half-closes its stream there).
     ``read_to_end`` keeps reading after completion until the peer closes, so the peer's final status (and
     any failure it reports) reaches us; otherwise reading stops as soon as the session is complete.
+    ``idle_timeout`` ends a session whose peer sends nothing for that long (it would otherwise hold our set,
+    a thread and its share of the daily quota for as long as it liked).
     """
     lock = asyncio.Lock()
     wake = asyncio.Event()
@@ -53,7 +61,14 @@ async def drive(
                 await wake.wait()
 
     async def incoming_loop() -> None:
-        async for message in incoming:
+        messages = aiter(incoming)
+        while True:
+            try:
+                message = await asyncio.wait_for(anext(messages), idle_timeout)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise PeerIdle(f"the peer sent nothing for {idle_timeout:.0f} s") from None
             async with lock:
                 await asyncio.to_thread(session.receive, message)
             wake.set()

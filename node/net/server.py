@@ -9,6 +9,7 @@ from grpc_reflection.v1alpha import reflection
 from crypto.errors import LocalError
 from matcher.psi import Blinder
 from node.config import Address
+from node.matching.driver import SESSION_IDLE_TIMEOUT_S
 from node.net.service import ExchangeService
 from node.net.tls import ConfigWatch, server_credentials
 from proto.casebridge.v1 import casebridge_pb2 as pb
@@ -44,7 +45,10 @@ def _bind_target(address: Address) -> str:
 
 
 async def create_server(
-    watch: ConfigWatch, listen: Address | None = None, blinder: Blinder | None = None
+    watch: ConfigWatch,
+    listen: Address | None = None,
+    blinder: Blinder | None = None,
+    idle_timeout: float = SESSION_IDLE_TIMEOUT_S,
 ) -> RunningServer:
     """Build, bind and start the server; ``listen`` overrides the configured address (port 0 = any).
 
@@ -61,7 +65,7 @@ async def create_server(
             ("grpc.so_reuseport", 0),
         ]
     )
-    pb_grpc.add_ExchangeServicer_to_server(ExchangeService(watch, blinder), server)
+    pb_grpc.add_ExchangeServicer_to_server(ExchangeService(watch, blinder, idle_timeout), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

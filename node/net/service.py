@@ -20,8 +20,8 @@ from crypto.suite import suite_by_name
 from matcher.psi import Blinder, Message, Mode, PsiResult, PsiSession, Role, blind_in_process
 from node.clock import now_iso, today_iso
 from node.config import Peer
-from node.errors import FederationMismatch, NotAPeer, PermissionRefused, QuotaExceeded, status_for
-from node.matching.driver import drive
+from node.errors import FederationMismatch, NotAPeer, PeerIdle, PermissionRefused, QuotaExceeded, status_for
+from node.matching.driver import SESSION_IDLE_TIMEOUT_S, drive
 from node.matching.elements import SessionInput, load_session_input
 from node.matching.outcome import (
     SessionFacts,
@@ -53,11 +53,14 @@ async def _decoded(frames: AsyncIterator[pb.PsiFrame]) -> AsyncIterator[Message]
 
 
 class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
-    def __init__(self, watch: ConfigWatch, blinder: Blinder | None = None) -> None:
+    def __init__(
+        self, watch: ConfigWatch, blinder: Blinder | None = None, idle_timeout: float = SESSION_IDLE_TIMEOUT_S
+    ) -> None:
         self.watch = watch
         self.home = watch.home
         # How sessions blind: in this process, or spread over a local process pool (serve --workers).
         self.blinder = blinder
+        self.idle_timeout = idle_timeout
 
     async def Match(
         self,
@@ -73,8 +76,15 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
             await context.abort(status_for(exc), str(exc))
             return
         try:
-            first = await anext(aiter(request_iterator))
+            first = await asyncio.wait_for(anext(aiter(request_iterator)), self.idle_timeout)
         except StopAsyncIteration:
+            return
+        except TimeoutError:
+            idle = PeerIdle(f"{peer.code} opened a call and sent nothing for {self.idle_timeout:.0f} s")
+            await asyncio.to_thread(
+                record_refused, self.home, peer=peer.code, reason=str(idle), code=status_for(idle).name
+            )
+            await context.abort(status_for(idle), str(idle))
             return
         facts: SessionFacts | None = None
         announced = 0
@@ -130,7 +140,12 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
         async def run() -> PsiResult:
             try:
                 await asyncio.to_thread(session.receive, opened)
-                return await drive(session, send=lambda m: outgoing.put(encode(m)), incoming=_decoded(request_iterator))
+                return await drive(
+                    session,
+                    send=lambda m: outgoing.put(encode(m)),
+                    incoming=_decoded(request_iterator),
+                    idle_timeout=self.idle_timeout,
+                )
             finally:
                 await outgoing.put(None)
 
