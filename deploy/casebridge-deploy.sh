@@ -29,6 +29,10 @@ Node:
   --advertise HOST:PORT    address written into our bundle for peers to dial (default: --listen)
   --bundle-out FILE        where to write our identity bundle (default: PREFIX/<CODE>.bundle)
   --peer-bundle FILE       a peer's identity bundle to pin (repeatable)
+  --types T,..             key types shared with the peers pinned by this run (default: the [policy]
+                           of the config, every key type); agree on the same list with each peer
+  --max-set-size N         most keys per session from those peers
+  --daily-quota N          most keys per day from those peers
 
 Install:
   --source PATH            source tree or wheel to install (default: the repository holding this script)
@@ -76,7 +80,7 @@ SOURCE="" PYTHON="" WHEELHOUSE="" DEPS_FROM="" UPGRADE=0 SYSTEMD=1 SERVICE_USER=
 WAIT=30 STOP=0
 # Set when this run (re)installed casebridge: a node already running still runs the old code.
 INSTALLED=0
-SANS=() PEER_BUNDLES=()
+SANS=() PEER_BUNDLES=() POLICY_ARGS=()
 
 need_value() {
     [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value (see --help)"
@@ -94,6 +98,9 @@ while [[ $# -gt 0 ]]; do
         --advertise) need_value "$@"; ADVERTISE=$2; shift 2 ;;
         --bundle-out) need_value "$@"; BUNDLE_OUT=$2; shift 2 ;;
         --peer-bundle) need_value "$@"; PEER_BUNDLES+=("$2"); shift 2 ;;
+        --types) need_value "$@"; POLICY_ARGS+=(--types "$2"); shift 2 ;;
+        --max-set-size) need_value "$@"; POLICY_ARGS+=(--max-set-size "$2"); shift 2 ;;
+        --daily-quota) need_value "$@"; POLICY_ARGS+=(--daily-quota "$2"); shift 2 ;;
         --source) need_value "$@"; SOURCE=$2; shift 2 ;;
         --python) need_value "$@"; PYTHON=$2; shift 2 ;;
         --wheelhouse) need_value "$@"; WHEELHOUSE=$2; shift 2 ;;
@@ -284,7 +291,7 @@ pin_peers() {
     local bundle
     for bundle in "${PEER_BUNDLES[@]}"; do
         say "peer bundle $bundle"
-        cb peers add --bundle "$bundle" --skip-existing
+        cb peers add --bundle "$bundle" --skip-existing "${POLICY_ARGS[@]}"
     done
 }
 

@@ -117,8 +117,10 @@ def verify(db: Database) -> list[AuditProblem]:
     for seq, at, event, peer, subject, detail, stored_prev, stored_hash in rows:
         if seq != expected_seq:
             if seq > expected_seq:
-                missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}-{seq - 1}"
-                problems.append(AuditProblem(expected_seq, f"missing (entries {missing} were deleted)"))
+                missing = (
+                    f"entry {expected_seq} was" if seq == expected_seq + 1 else f"entries {expected_seq}-{seq - 1} were"
+                )
+                problems.append(AuditProblem(expected_seq, f"missing ({missing} deleted)"))
             else:
                 problems.append(AuditProblem(seq, "out of order (entries were reordered)"))
         if stored_prev != prev_hash:

@@ -271,7 +271,7 @@ def _parse_peer(r: _Reader, code: str, entry: Any, home: NodeHome, default: Poli
     try:
         cert = load_certificate(cert_path.read_bytes())
     except OSError as exc:
-        raise r.error(cert_field, f"cannot read {cert_path} ({type(exc).__name__})") from None
+        raise r.error(cert_field, f"cannot read {cert_path} ({exc.strerror or type(exc).__name__})") from None
     except CasebridgeError as exc:
         raise r.error(cert_field, f"{cert_path}: {exc}") from None
     if not same_fingerprint(fingerprint(cert), pinned):
@@ -292,7 +292,7 @@ def _read_document(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: no config; run 'casebridge init' first (or pass --home)") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config ({type(exc).__name__})") from None
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or type(exc).__name__})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 

@@ -55,7 +55,9 @@ class NodeHome:
         except FileNotFoundError:
             raise LocalError(f"{path}: no federation secret; run 'casebridge init' first") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise LocalError(f"{path}: cannot read the federation secret ({type(exc).__name__})") from None
+            raise LocalError(
+                f"{path}: cannot read the federation secret ({exc.strerror or type(exc).__name__})"
+            ) from None
         try:
             secret = bytes.fromhex(text)
         except ValueError:

@@ -34,7 +34,7 @@ def normalize_phone(identifier: Identifier) -> Normalized:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             if region is None and not raw.startswith("+"):
                 raise InvalidIdentifier(
-                    "region", "required for a number without an international prefix, e.g. --region NL"
+                    "region", "required for a number without an international prefix (the ISO country code, e.g. NL)"
                 ) from None
             raise InvalidIdentifier("value", "unknown country calling code") from None
         raise InvalidIdentifier("value", "not a phone number") from None

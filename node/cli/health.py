@@ -125,7 +125,7 @@ def health(obj: CliContext, address: str | None, wait: float, service: str, as_j
         home.tls_key.read_bytes()
     except OSError as exc:
         raise LocalError(
-            f"{home.tls_dir}: cannot read the node key and certificate ({type(exc).__name__}); "
+            f"{home.tls_dir}: cannot read the node key and certificate ({exc.strerror or type(exc).__name__}); "
             "run health as the node's user"
         ) from None
     override = _name_to_verify(cert, _WILDCARD_TO_LOOPBACK.get(dialled.host, dialled.host))

@@ -69,7 +69,7 @@ def _install_secret(staged: NodeHome, given: Path | None) -> bool:
     try:
         data = given.read_bytes()
     except OSError as exc:
-        raise LocalError(f"{given}: cannot read the federation secret ({type(exc).__name__})") from None
+        raise LocalError(f"{given}: cannot read the federation secret ({exc.strerror or type(exc).__name__})") from None
     _write_private(staged.federation_secret, data)
     try:
         secret = staged.read_federation_secret()
@@ -174,7 +174,7 @@ def _write_bundle(home: NodeHome, config: NodeConfig, target: Path, address: Add
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
     except OSError as exc:
-        raise LocalError(f"{target}: cannot write the identity bundle ({type(exc).__name__})") from None
+        raise LocalError(f"{target}: cannot write the identity bundle ({exc.strerror or type(exc).__name__})") from None
     click.echo(f"wrote identity bundle {target}", err=True)
 
 
@@ -214,7 +214,9 @@ def identity(obj: CliContext, as_json: bool, bundle_file: Path | None, advertise
     try:
         cert = load_certificate(home.tls_cert.read_bytes())
     except OSError as exc:
-        raise LocalError(f"{home.tls_cert}: cannot read the node certificate ({type(exc).__name__})") from None
+        raise LocalError(
+            f"{home.tls_cert}: cannot read the node certificate ({exc.strerror or type(exc).__name__})"
+        ) from None
     result = {
         "agency": config.agency,
         "address": str(config.listen),

@@ -126,7 +126,9 @@ def peers_add(
         try:
             pem = cert_file.read_bytes()
         except OSError as exc:
-            raise _peer_error(code, "--cert", f"cannot read {cert_file} ({type(exc).__name__})") from None
+            raise _peer_error(
+                code, "--cert", f"cannot read {cert_file} ({exc.strerror or type(exc).__name__})"
+            ) from None
         source = str(cert_file)
     assert code is not None and address is not None
     try:
@@ -156,7 +158,12 @@ def peers_add(
                 )
             click.echo(f"fingerprint {existing.fingerprint}")
             return
-        raise _peer_error(code, "CODE", f"already configured; run 'casebridge peers remove {code}' first")
+        raise _peer_error(
+            code,
+            "CODE",
+            f"already configured; change its policy or address with 'casebridge peers update {code}', or run "
+            f"'casebridge peers remove {code}' first to pin another certificate",
+        )
     entry: dict[str, Any] = {"address": str(parsed_address), **_policy_entry(code, types, max_set_size, daily_quota)}
     if carried != code:
         raise _peer_error(code, "--cert", f"{source} carries agency {carried}, not {code}")

@@ -189,13 +189,13 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
                 task.cancel()
         summary = await asyncio.to_thread(record_completed, self.home, facts, session_input, result)
         log.info(
-            "session %s with %s completed: %d x %d keys, %d matched, %s new alerts",
+            "session %s with %s completed: %d x %d keys, %d matched, %s",
             facts.session_id[:8],
             peer.code,
             result.own_size,
             result.peer_size,
             result.intersection_size,
-            "no" if summary is None else summary.new_alerts,
+            "count only, no alerts" if summary is None else f"{summary.new_alerts} new alert(s)",
         )
 
     def _check_and_reserve(self, peer: Peer, facts: SessionFacts, set_size: int) -> None:
@@ -210,7 +210,7 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
         if excluded:
             raise PermissionRefused(
                 f"{peer.code} may not match on key type(s) {', '.join(excluded)} here; "
-                f"allowed: {', '.join(policy.key_types)}"
+                f"allowed: {', '.join(policy.key_types)}; align the two policies ('casebridge peers update')"
             )
         if set_size > policy.max_set_size:
             raise QuotaExceeded(

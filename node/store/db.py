@@ -33,7 +33,9 @@ def open_database(home: NodeHome | Path, *, create: bool = True) -> Database:
     """
     path = home.database if isinstance(home, NodeHome) else home
     if not path.parent.is_dir():
-        raise LocalError(f"{path.parent}: no node home here; run 'casebridge init' first")
+        raise LocalError(
+            f"{path.parent}: no node here; check --home or CASEBRIDGE_HOME, or create a node with 'casebridge init'"
+        )
     if not create and not path.exists():
         raise LocalError(f"{path}: no database yet; import cases first")
     try:

@@ -191,13 +191,15 @@ def test_two_agencies_deploy_exchange_bundles_and_match(deployment: Deployment) 
     assert "SERVING" in first.stdout
     secret = nl.home / "federation.secret"
     de = deployment.agency("DE-BKA", "--federation-secret", str(secret))
-    deployment.deploy(de, "--peer-bundle", str(nl.bundle))
+    deployment.deploy(de, "--peer-bundle", str(nl.bundle), "--types", "phone,email")
     # Second run for NL with DE's bundle: everything but the new peer is already in place.
-    rerun = deployment.deploy(nl, "--peer-bundle", str(de.bundle))
+    rerun = deployment.deploy(nl, "--peer-bundle", str(de.bundle), "--types", "phone,email")
     assert "skip: virtual environment" in rerun.stdout
     assert "skip: node home" in rerun.stdout
     assert "skip: the node is already running" in rerun.stdout
     assert "pinned DE-BKA" in rerun.stdout
+    for agency in (nl, de):  # the policy given to the script reached the pin
+        assert [p["types"] for p in json.loads(agency.cli("peers", "list", "--json").stdout)] == [["phone", "email"]]
 
     for agency in (nl, de):
         status = json.loads(agency.cli("health", "--json").stdout)
@@ -218,8 +220,8 @@ def test_two_agencies_deploy_exchange_bundles_and_match(deployment: Deployment) 
     assert [(o["peer"], o["status"]) for o in back] == [("NL-NP", "completed")]
 
     before = {agency.code: _snapshot(agency) for agency in (nl, de)}
-    again_nl = deployment.deploy(nl, "--peer-bundle", str(de.bundle))
-    again_de = deployment.deploy(de, "--peer-bundle", str(nl.bundle))
+    again_nl = deployment.deploy(nl, "--peer-bundle", str(de.bundle), "--types", "phone,email")
+    again_de = deployment.deploy(de, "--peer-bundle", str(nl.bundle), "--types", "phone,email")
     assert "DE-BKA is already pinned with this certificate" in again_nl.stdout
     assert "NL-NP is already pinned with this certificate" in again_de.stdout
     for done in (again_nl, again_de):
@@ -280,5 +282,5 @@ def test_a_home_of_another_agency_is_refused(deployment: Deployment) -> None:
 def test_help_lists_every_option() -> None:
     done = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0
-    for option in ("--prefix", "--source", "--deps-from", "--peer-bundle", "--no-systemd", "--stop"):
+    for option in ("--prefix", "--source", "--deps-from", "--peer-bundle", "--types", "--no-systemd", "--stop"):
         assert option in done.stdout
