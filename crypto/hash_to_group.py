@@ -53,15 +53,36 @@ def expand_message_xmd(msg: bytes, dst: bytes, length: int) -> bytes:
     return b"".join(out)[:length]
 
 
-def _edwards_y(msg: bytes, dst: bytes) -> int:
-    u = int.from_bytes(expand_message_xmd(msg, dst, 48), "big") % P
-    point = crypto_core_ed25519_from_uniform(u.to_bytes(32, "little"))
-    return int.from_bytes(point, "little") & _Y_MASK
+_Z_PAD = hashlib.sha512(b"\x00" * _SHA512_BLOCK)
+
+
+def _edwards_ys(messages: Sequence[bytes], dst: bytes) -> list[int]:
+    """hash_to_field then Elligator 2 with the cofactor cleared, for many messages.
+
+    The same steps as :func:`expand_message_xmd` for 48 bytes (one SHA-512 block of output), with what does
+    not depend on the message computed once: the zero pad is absorbed into a saved hash state, and the
+    suffixes are built once. The RFC 9380 vectors in the tests cover this path.
+    """
+    dst_prime = dst + bytes([len(dst)])
+    if len(dst) > 255:
+        raise ValueError("domain separation tag longer than 255 bytes")
+    b0_tail = (48).to_bytes(2, "big") + b"\x00" + dst_prime
+    b1_tail = b"\x01" + dst_prime
+    sha512, zpad = hashlib.sha512, _Z_PAD
+    from_uniform = crypto_core_ed25519_from_uniform
+    out: list[int] = []
+    for msg in messages:
+        state = zpad.copy()
+        state.update(msg + b0_tail)
+        uniform = sha512(state.digest() + b1_tail).digest()[:48]
+        u = int.from_bytes(uniform, "big") % P
+        out.append(int.from_bytes(from_uniform(u.to_bytes(32, "little")), "little") & _Y_MASK)
+    return out
 
 
 def encode_to_curve_many(messages: Sequence[bytes], dst: bytes) -> list[bytes]:
     """Map each message to a group element (32-byte Montgomery u, little-endian)."""
-    ys = [_edwards_y(m, dst) for m in messages]
+    ys = _edwards_ys(messages, dst)
     # The identity (y = 1) is the only point of the subgroup without a u-coordinate; reaching it means
     # finding a preimage of a fixed point under SHA-512, which we treat as impossible.
     inverses = batch_inverse([(1 - y) % P for y in ys])

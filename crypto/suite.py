@@ -42,10 +42,23 @@ class Suite:
         return f"casebridge-v1-{self.name}-{self.h2c_suite}".encode()
 
     def keyed_hash(self, secret: bytes, key_type: str, value: str) -> bytes:
+        return self._keyed_hashes(secret, [(key_type, value)])[0]
+
+    def _keyed_hashes(self, secret: bytes, keys: Iterable[tuple[str, str]]) -> list[bytes]:
         if len(secret) < MIN_SECRET_LENGTH:
             raise LocalError(f"the federation secret must be at least {MIN_SECRET_LENGTH} bytes")
-        message = _length_prefixed(self.name.encode(), key_type.encode(), value.encode())
-        return hmac.digest(secret, message, "sha512")
+        # lp(suite) || lp(key type) is the same for every key of a type: built once per type.
+        prefixes: dict[str, bytes] = {}
+        suite = _length_prefixed(self.name.encode())
+        digest = hmac.digest
+        out: list[bytes] = []
+        for key_type, value in keys:
+            prefix = prefixes.get(key_type)
+            if prefix is None:
+                prefix = prefixes[key_type] = suite + _length_prefixed(key_type.encode())
+            encoded = value.encode()
+            out.append(digest(secret, prefix + len(encoded).to_bytes(4, "big") + encoded, "sha512"))
+        return out
 
     def federation_proof(self, secret: bytes, session_id: bytes) -> bytes:
         """Proof, bound to one session, that the sender holds ``secret``.
@@ -62,8 +75,7 @@ class Suite:
 
     def hash_keys(self, secret: bytes, keys: Iterable[tuple[str, str]]) -> list[bytes]:
         """Group elements for ``(key_type, canonical value)`` pairs, in order."""
-        digests = [self.keyed_hash(secret, key_type, value) for key_type, value in keys]
-        return encode_to_curve_many(digests, self.dst)
+        return encode_to_curve_many(self._keyed_hashes(secret, keys), self.dst)
 
 
 X25519_ELL2_SHA512 = Suite(
