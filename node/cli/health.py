@@ -89,7 +89,8 @@ def _check_once(home: NodeHome, target: str, override: str | None, service: str)
 @click.option(
     "--address",
     default=None,
-    help="HOST:PORT to probe. Default: the configured listen address (a wildcard host means loopback).",
+    help="HOST:PORT where this home's own node listens, if not the configured address (a wildcard host means "
+    "loopback). Other agencies' nodes cannot be probed: the check trusts only this node's certificate.",
 )
 @click.option(
     "--wait",
@@ -152,4 +153,7 @@ def health(obj: CliContext, address: str | None, wait: float, service: str, as_j
         click.echo(probe.status)
     if probe.status != "SERVING":
         waited = f" after {wait:g} s" if wait else ""
-        fail(f"{config.agency} at {target} is not serving{waited}: {probe.detail or probe.status}")
+        hint = ""
+        if address and "CERTIFICATE_VERIFY_FAILED" in (probe.detail or ""):
+            hint = f" (the node answering at {target} is not this home's node: --address must be its own)"
+        fail(f"{config.agency} at {target} is not serving{waited}: {probe.detail or probe.status}{hint}")
