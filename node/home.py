@@ -54,7 +54,9 @@ class NodeHome:
             text = path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
             raise LocalError(f"{path}: no federation secret; run 'casebridge init' first") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise LocalError(f"{path}: the federation secret must be hex on one line") from None
+        except OSError as exc:
             raise LocalError(
                 f"{path}: cannot read the federation secret ({exc.strerror or type(exc).__name__})"
             ) from None
