@@ -85,7 +85,11 @@ def _persons(raw: object, line: int, problems: list[Problem]) -> list[tuple[str,
 
 
 def parse_jsonl_line(line: int, text: str) -> tuple[ParsedCase | None, list[Problem]]:
-    """One line of the file; ``None`` with problems when it is not a valid case."""
+    """One line of the file and its problems.
+
+    With problems, the case returned (if any) holds only what did parse, so that its identifiers and persons
+    can still be checked and every problem of the line reported at once; it is never imported.
+    """
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -110,7 +114,19 @@ def parse_jsonl_line(line: int, text: str) -> tuple[ParsedCase | None, list[Prob
     identifiers = _identifiers(obj.get("identifiers"), line, problems)
     persons = _persons(obj.get("persons"), line, problems)
     if problems:
-        return None, problems
+        if not (identifiers or persons):
+            return None, problems
+        partial = ParsedCase(
+            line=line,
+            case_ref=fields.get("case_ref") or "",
+            title=fields.get("title") or "",
+            summary=fields.get("summary") or "",
+            contact=fields.get("contact") or "",
+            opened=fields.get("opened"),
+            identifiers=tuple(identifiers),
+            persons=tuple(persons),
+        )
+        return partial, problems
     return (
         ParsedCase(
             line=line,
