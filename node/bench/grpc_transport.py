@@ -30,7 +30,7 @@ from matcher.psi import Mode
 from node.bench.psi import PsiBenchResult, complete_result, make_sets
 from node.config import load_config
 from node.home import NodeHome
-from node.net.client import match_peer, target_of
+from node.net.client import match_peer
 from node.net.tls import channel_credentials
 from node.parallel import ParallelCrypto
 from node.store import open_database, transaction
@@ -152,7 +152,7 @@ async def _wait_serving(initiator: _Node, server: subprocess.Popen[bytes], log: 
     peer = config.peer(RESPONDER)
     assert peer is not None
     deadline = time.monotonic() + _READY_TIMEOUT_S
-    async with grpc.aio.secure_channel(target_of(peer), channel_credentials(initiator.home, peer)) as channel:
+    async with grpc.aio.secure_channel(str(peer.address), channel_credentials(initiator.home, peer)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             if server.poll() is not None:

@@ -36,8 +36,7 @@ class _Probe:
 
 
 def _target(address: Address) -> str:
-    host = _WILDCARD_TO_LOOPBACK.get(address.host, address.host)
-    return f"[{host}]:{address.port}" if ":" in host else f"{host}:{address.port}"
+    return str(Address(_WILDCARD_TO_LOOPBACK.get(address.host, address.host), address.port))
 
 
 def _name_to_verify(cert: x509.Certificate, host: str) -> str | None:

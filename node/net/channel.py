@@ -13,21 +13,16 @@ from node.errors import PeerFailed, peer_text
 from node.home import NodeHome
 from node.net.tls import channel_credentials
 
-__all__ = ["CALL_TIMEOUT_S", "connected_or_failed", "describe_rpc_error", "peer_channel", "peer_target"]
+__all__ = ["CALL_TIMEOUT_S", "connected_or_failed", "describe_rpc_error", "peer_channel"]
 
 CALL_TIMEOUT_S = 15.0
-
-
-def peer_target(peer: Peer) -> str:
-    host = peer.address.host
-    return f"[{host}]:{peer.address.port}" if ":" in host else f"{host}:{peer.address.port}"
 
 
 def describe_rpc_error(peer: Peer, error: grpc.aio.AioRpcError) -> str:
     code = error.code()
     if code is grpc.StatusCode.UNAVAILABLE:
         return (
-            f"{peer.code} at {peer_target(peer)} is unreachable or refused the TLS handshake (is it serving, and "
+            f"{peer.code} at {peer.address} is unreachable or refused the TLS handshake (is it serving, and "
             f"does each side pin the other's current certificate?): {peer_text(error.details())}"
         )
     return f"{peer.code} answered {code.name}: {peer_text(error.details())}"
@@ -48,11 +43,9 @@ async def connected_or_failed(channel: grpc.aio.Channel) -> None:
 @asynccontextmanager
 async def peer_channel(home: NodeHome, peer: Peer) -> AsyncIterator[grpc.aio.Channel]:
     """A ready channel to ``peer``; PeerFailed if it cannot be reached within the timeout."""
-    async with grpc.aio.secure_channel(peer_target(peer), channel_credentials(home, peer)) as channel:
+    async with grpc.aio.secure_channel(str(peer.address), channel_credentials(home, peer)) as channel:
         try:
             await asyncio.wait_for(connected_or_failed(channel), CALL_TIMEOUT_S)
         except TimeoutError:
-            raise PeerFailed(
-                f"{peer.code} at {peer_target(peer)} did not answer within {CALL_TIMEOUT_S:.0f} s"
-            ) from None
+            raise PeerFailed(f"{peer.code} at {peer.address} did not answer within {CALL_TIMEOUT_S:.0f} s") from None
         yield channel

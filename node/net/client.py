@@ -30,7 +30,7 @@ from node.wire import SESSION_ID_LENGTH, SessionHeader, decode, encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 
-__all__ = ["PeerOutcome", "match_peer", "target_of"]
+__all__ = ["PeerOutcome", "match_peer"]
 
 CONNECT_TIMEOUT_S = 10.0
 _QUEUE_FRAMES = 8
@@ -51,11 +51,6 @@ class PeerOutcome:
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def target_of(peer: Peer) -> str:
-    host = peer.address.host
-    return f"[{host}]:{peer.address.port}" if ":" in host else f"{host}:{peer.address.port}"
 
 
 def _describe(error: grpc.aio.AioRpcError) -> str:
@@ -135,7 +130,7 @@ async def match_peer(
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ]
     try:
-        async with grpc.aio.secure_channel(target_of(peer), channel_credentials(home, peer), options) as channel:
+        async with grpc.aio.secure_channel(str(peer.address), channel_credentials(home, peer), options) as channel:
             await asyncio.wait_for(connected_or_failed(channel), CONNECT_TIMEOUT_S)
             outgoing: asyncio.Queue[pb.PsiFrame | None] = asyncio.Queue(maxsize=_QUEUE_FRAMES)
             await outgoing.put(encode(opening[0], header))
@@ -170,7 +165,7 @@ async def match_peer(
                 call.cancel()
                 raise
     except TimeoutError:
-        error = f"{peer.code} at {target_of(peer)} did not answer within {CONNECT_TIMEOUT_S:.0f} s"
+        error = f"{peer.code} at {peer.address!s} did not answer within {CONNECT_TIMEOUT_S:.0f} s"
         await asyncio.to_thread(record_failed, home, facts, session.own_size, 0, error, "UNAVAILABLE")
         return outcome("failed", error)
     except grpc.aio.AioRpcError as exc:

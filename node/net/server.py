@@ -39,11 +39,6 @@ class RunningServer:
         await self.server.wait_for_termination()
 
 
-def _bind_target(address: Address) -> str:
-    host = address.host
-    return f"[{host}]:{address.port}" if ":" in host else f"{host}:{address.port}"
-
-
 async def create_server(
     watch: ConfigWatch,
     listen: Address | None = None,
@@ -72,7 +67,7 @@ async def create_server(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    target = _bind_target(address)
+    target = str(address)
     try:
         port = server.add_secure_port(target, server_credentials(watch))
     except RuntimeError:
