@@ -9,7 +9,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from crypto import BlindingKey, LocalError, Suite
 from crypto.suite import suite_by_name
-from matcher.psi import Blinder
+from matcher.psi import Blinder, blind_in_process
 
 __all__ = ["ParallelCrypto"]
 
@@ -63,7 +63,7 @@ class ParallelCrypto:
 
     def blinder(self) -> Blinder:
         if self._pool is None:
-            return lambda key, elements: key.blind(elements)
+            return blind_in_process
         parts = self.workers
 
         def blind(key: BlindingKey, elements: Sequence[bytes]) -> list[bytes]:

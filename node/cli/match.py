@@ -46,7 +46,7 @@ async def _run(
         # The worker processes are forked now, before gRPC starts its threads: a process forked while
         # gRPC runs inherits a broken copy of it.
         parallel.warm_up()
-        blinder = parallel.blinder() if workers > 1 else None
+        blinder = parallel.blinder()
         with progress:
             for peer in chosen:
                 task: TaskID = progress.add_task(peer.code, total=None, state="connecting")

@@ -39,7 +39,7 @@ async def _serve(home: NodeHome, listen: str | None, grace: float, workers: int)
     parallel = ParallelCrypto(workers, "forkserver")
     try:
         parallel.warm_up()  # fork the workers before gRPC starts its threads
-        blinder = parallel.blinder() if workers > 1 else None
+        blinder = parallel.blinder()
         running = await create_server(watch, parse_address(listen) if listen else None, blinder)
         host = (parse_address(listen) if listen else config.listen).host
         log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)

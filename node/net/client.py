@@ -70,7 +70,7 @@ async def match_peer(
     mode: Mode,
     progress: Callable[[PsiSession], None] | None = None,
     on_frame: Callable[[int], None] | None = None,
-    blinder: Blinder | None = None,
+    blinder: Blinder = blind_in_process,
 ) -> PeerOutcome:
     """Run one session with ``peer`` and record its outcome; failures are returned, not raised.
 
@@ -98,7 +98,7 @@ async def match_peer(
         random_bytes=os.urandom,
         mode=mode,
         max_peer_set_size=allowance,
-        blinder=blinder or blind_in_process,
+        blinder=blinder,
     )
 
     def outcome(status: str, error: str | None, new: int | None = None, gone: int | None = None) -> PeerOutcome:

@@ -7,7 +7,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from crypto.errors import LocalError
-from matcher.psi import Blinder
+from matcher.psi import Blinder, blind_in_process
 from node.config import Address
 from node.matching.driver import SESSION_IDLE_TIMEOUT_S
 from node.net.service import ExchangeService
@@ -42,7 +42,7 @@ class RunningServer:
 async def create_server(
     watch: ConfigWatch,
     listen: Address | None = None,
-    blinder: Blinder | None = None,
+    blinder: Blinder = blind_in_process,
     idle_timeout: float = SESSION_IDLE_TIMEOUT_S,
 ) -> RunningServer:
     """Build, bind and start the server; ``listen`` overrides the configured address (port 0 = any).

@@ -54,7 +54,7 @@ async def _decoded(frames: AsyncIterator[pb.PsiFrame]) -> AsyncIterator[Message]
 
 class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
     def __init__(
-        self, watch: ConfigWatch, blinder: Blinder | None = None, idle_timeout: float = SESSION_IDLE_TIMEOUT_S
+        self, watch: ConfigWatch, blinder: Blinder = blind_in_process, idle_timeout: float = SESSION_IDLE_TIMEOUT_S
     ) -> None:
         self.watch = watch
         self.home = watch.home
@@ -133,7 +133,7 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
             random_bytes=os.urandom,
             allowed_modes=frozenset(Mode),
             max_peer_set_size=opened.set_size,
-            blinder=self.blinder or blind_in_process,
+            blinder=self.blinder,
         )
         outgoing: asyncio.Queue[pb.PsiFrame | None] = asyncio.Queue(maxsize=_QUEUE_FRAMES)
 
