@@ -7,13 +7,10 @@ The homes stay in the folder the demo names, so a person can go on exploring wit
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
-import socket
-import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from node.home import NodeHome
+from node.net.local import LoopThread, free_ports
 from node.net.server import RunningServer, create_server
 from node.net.tls import ConfigWatch
 from node.synthetic import agency_case_files, write_jsonl
@@ -115,36 +113,6 @@ class DemoNode:
     port: int
 
 
-class _Loop:
-    """An event loop in a background thread, serving the three nodes while the tour runs commands."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="demo-servers", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, _T], timeout: float = 30.0) -> _T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _cli(args: Sequence[str], *, quiet: bool = True) -> str:
     """Run one casebridge command in this process; its stdout is returned (and shown unless quiet)."""
     from node.cli import main  # the command tree, imported late: it imports this module's users
@@ -161,7 +129,7 @@ def _cli(args: Sequence[str], *, quiet: bool = True) -> str:
 
 def run_demo(folder: Path, say: Callable[[str], None], show: Callable[[str, list[dict[str, Any]]], None]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    ports = _free_ports(len(AGENCIES))
+    ports = free_ports(len(AGENCIES))
     nodes = [DemoNode(code, folder / code.lower(), port) for code, port in zip(AGENCIES, ports, strict=True)]
 
     say(f"1. Three agencies set up their nodes in {folder} (one federation secret, handed over out of band)")
@@ -187,7 +155,7 @@ def run_demo(folder: Path, say: Callable[[str], None], show: Callable[[str, list
         say("   " + _cli(["--home", str(node.home), "cases", "import", str(path), "--workers", "1"]).strip())
 
     say("3. The nodes serve over mutual TLS on loopback")
-    loop = _Loop()
+    loop = LoopThread("demo-servers")
     servers: list[RunningServer] = []
     try:
         for node in nodes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from node.bench.psi import PsiBenchResult, complete_result, make_sets
 from node.config import load_config
 from node.home import NodeHome
 from node.net.client import match_peer
+from node.net.local import free_ports
 from node.net.tls import channel_credentials
 from node.parallel import ParallelCrypto
 from node.store import open_database, transaction
@@ -57,12 +57,6 @@ class _Node:
 def argv_for_subprocess(args: Sequence[str]) -> list[str]:
     # The same interpreter and CLI as this process (node.cli.app is not imported: it imports this module).
     return [sys.executable, "-m", "node.cli", *args]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(home: Path, *args: str) -> None:
@@ -237,7 +231,7 @@ def run_grpc_bench(
     root = Path(tempfile.mkdtemp(prefix="casebridge-bench-grpc-"))
     server: subprocess.Popen[bytes] | None = None
     try:
-        port_a, port_b = _free_port(), _free_port()
+        port_a, port_b = free_ports(2)
         progress("creating two node homes (init, peers add)")
         a, b = _make_nodes(root, size, port_a, port_b)
         secret = a.home.read_federation_secret()

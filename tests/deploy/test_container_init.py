@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from node.net.local import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "container-init.sh"
 AGENCIES = ("NL-NP", "DE-BKA", "RO-DIICOT")
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -51,7 +45,7 @@ def members(tmp_path: Path) -> Iterator[dict[str, tuple[Path, subprocess.Popen[b
     try:
         # Started in reverse order: the others must wait for the first member's secret and for each bundle.
         for code in reversed(AGENCIES):
-            port = _free_port()
+            port = free_port()
             home = tmp_path / code / "home"
             home.parent.mkdir()
             env = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from node.net.local import free_port
 from tests.deploy.wheel import build_wheel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,13 +32,6 @@ pytestmark = [
     pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="needs a virtual environment to borrow from"),
     pytest.mark.timeout(600),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _environment() -> dict[str, str]:

@@ -13,13 +13,11 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +28,7 @@ from matcher.psi import Mode
 from node.config import Address, load_config, update_config
 from node.home import NodeHome
 from node.net.client import PeerOutcome, match_peer
+from node.net.local import LoopThread, free_port
 from node.net.server import RunningServer, create_server
 from node.net.tls import ConfigWatch
 from tests.integration.raw import use_federation_secret
@@ -110,29 +109,6 @@ def cli_parallel(calls: Sequence[tuple[Path, Sequence[str]]], check: bool = True
     """Independent CLI calls at once (each mostly waits on interpreter start-up)."""
     started = [(args, _start(home, args)) for home, args in calls]
     return [_finish(args, proc, check) for args, proc in started]
-
-
-class LoopThread:
-    """One event loop in a daemon thread; servers and raw clients all live on it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-loop", daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, _T], timeout: float = 30.0) -> _T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
