@@ -7,14 +7,17 @@ put in an error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from matcher.identifiers import InvalidIdentifier, normalize_identifier, normalize_person
+from matcher.identifiers import InvalidIdentifier, Normalized, normalize_identifier, normalize_person
 from node.cases.jsonl import parse_jsonl_line
 from node.cases.model import ParsedCase, Problem
 
 __all__ = ["CaseRows", "Prepared", "prepare_jsonl", "prepare_parsed"]
+
+_E = TypeVar("_E")
 
 # (line, case_ref, title, summary, contact, opened)
 CaseFields = tuple[int, str, str, str, str, str | None]
@@ -46,36 +49,37 @@ def _problem_at(line: int, path: str, fld: str, reason: str) -> Problem:
     return Problem(line, joined, reason)
 
 
+def _normalise(
+    line: int,
+    entries: Iterable[tuple[str, _E]],
+    normalise: Callable[[_E], Normalized],
+    problems: list[Problem],
+    keys: list[tuple[str, str]],
+    tiers: list[str],
+) -> list[int]:
+    """Normalise each entry, appending its keys and tiers; returns how many keys each good entry gave."""
+    counts: list[int] = []
+    for path, entry in entries:
+        try:
+            found = normalise(entry).keys
+        except InvalidIdentifier as exc:
+            problems.append(_problem_at(line, path, exc.field, exc.reason))
+            continue
+        except Exception as exc:  # a library's own message could quote the value: name only its type
+            problems.append(Problem(line, path, f"could not be normalised ({type(exc).__name__})"))
+            continue
+        counts.append(len(found))
+        keys.extend((k.key_type, k.value) for k in found)
+        tiers.extend(k.tier.value for k in found)
+    return counts
+
+
 def _add_case(out: Prepared, case: ParsedCase) -> None:
     problems: list[Problem] = []
     keys: list[tuple[str, str]] = []
     tiers: list[str] = []
-    ident_counts: list[int] = []
-    for path, identifier in case.identifiers:
-        try:
-            found = normalize_identifier(identifier).keys
-        except InvalidIdentifier as exc:
-            problems.append(_problem_at(case.line, path, exc.field, exc.reason))
-            continue
-        except Exception as exc:  # a library's own message could quote the value: name only its type
-            problems.append(Problem(case.line, path, f"could not be normalised ({type(exc).__name__})"))
-            continue
-        ident_counts.append(len(found))
-        keys.extend((k.key_type, k.value) for k in found)
-        tiers.extend(k.tier.value for k in found)
-    person_counts: list[int] = []
-    for path, person in case.persons:
-        try:
-            found = normalize_person(person).keys
-        except InvalidIdentifier as exc:
-            problems.append(_problem_at(case.line, path, exc.field, exc.reason))
-            continue
-        except Exception as exc:
-            problems.append(Problem(case.line, path, f"could not be normalised ({type(exc).__name__})"))
-            continue
-        person_counts.append(len(found))
-        keys.extend((k.key_type, k.value) for k in found)
-        tiers.extend(k.tier.value for k in found)
+    ident_counts = _normalise(case.line, case.identifiers, normalize_identifier, problems, keys, tiers)
+    person_counts = _normalise(case.line, case.persons, normalize_person, problems, keys, tiers)
     if problems:
         out.problems.extend(problems)
         return
