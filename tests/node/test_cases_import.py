@@ -14,8 +14,8 @@ import pytest
 from crypto import DEFAULT_SUITE
 from matcher.identifiers import KEY_TYPES
 from node.home import NodeHome
+from node.matching.elements import load_session_input
 from node.store import open_database
-from node.store.keys import cases_owning, open_elements
 from node.synthetic import synthetic_cases, write_csv, write_jsonl
 
 ALL_KEY_TYPES = list(KEY_TYPES)
@@ -69,7 +69,7 @@ def element(home: Path, key_type: str, value: str) -> bytes:
 def open_set(home: Path) -> set[bytes]:
     db = open_database(NodeHome(home))
     try:
-        return {e for e, _ in open_elements(db, DEFAULT_SUITE.name, ALL_KEY_TYPES)}
+        return set(load_session_input(db, DEFAULT_SUITE.name, ALL_KEY_TYPES).elements)
     finally:
         db.close()
 
@@ -165,7 +165,8 @@ def test_close_excludes_keys_and_unknown_case_is_an_error(home: Path, tmp_path: 
     assert element(home, "phone", "+31612345678") not in open_set(home)
     assert element(home, "phone", "+40721000111") in open_set(home)
     db = open_database(NodeHome(home))
-    assert cases_owning(db, DEFAULT_SUITE.name, [element(home, "phone", "+31612345678")]) == {}
+    closed_element = element(home, "phone", "+31612345678")
+    assert [r for r in load_session_input(db, DEFAULT_SUITE.name, ["phone"]).rows if r.element == closed_element] == []
     db.close()
     rows = json.loads(cli(home, "cases", "list", "--json", "--status", "closed").stdout)
     assert [r["case_ref"] for r in rows] == ["NL-1"]

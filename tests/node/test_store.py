@@ -8,8 +8,8 @@ import pytest
 from sqlite_utils import Database
 
 from node.home import NodeHome
+from node.matching.elements import load_session_input
 from node.store import MIGRATIONS, Migration, migrate, open_database
-from node.store.keys import cases_owning, open_elements
 
 
 def test_store_opens_in_wal_with_foreign_keys_and_full_sync(home: Path) -> None:
@@ -71,13 +71,19 @@ def test_store_queries_skip_closed_cases_and_other_types(home: Path) -> None:
                 " VALUES (?, ?, ?, 'strong', ?, 's')",
                 (cid, ident, key_type, element),
             )
-    assert open_elements(db, "s", ["phone"]) == [(b"\x01" * 32, "phone")]
-    assert sorted(open_elements(db, "s", ["phone", "email"])) == [
+
+    def pairs(suite: str, key_types: list[str]) -> list[tuple[bytes, str]]:
+        return [(r.element, r.key_type) for r in load_session_input(db, suite, key_types).rows]
+
+    assert pairs("s", ["phone"]) == [(b"\x01" * 32, "phone")]
+    assert sorted(pairs("s", ["phone", "email"])) == [
         (b"\x01" * 32, "phone"),
         (b"\x02" * 32, "email"),
     ]
-    assert open_elements(db, "other-suite", ["phone"]) == []
-    assert cases_owning(db, "s", [b"\x01" * 32, b"\x03" * 32]) == {b"\x01" * 32: [("A-1", "phone", "strong")]}
+    assert pairs("other-suite", ["phone"]) == []
+    # Each element maps back to the open case that holds it; the closed case's element is not there.
+    rows = load_session_input(db, "s", ["phone"]).rows
+    assert [(r.case_id, r.key_type, r.tier, r.element) for r in rows] == [(a, "phone", "strong", b"\x01" * 32)]
     db.close()
 
 
