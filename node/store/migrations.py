@@ -43,7 +43,12 @@ def migrate(db: Database) -> list[str]:
     """Apply every migration not yet recorded; returns the names applied now."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     applied_now: list[str] = []
+    # The database is opened for every unit of work (each RPC, each command): when nothing is missing, a
+    # read is enough, and no write lock is taken per migration.
+    recorded = {row[0] for row in db.conn.execute("SELECT name FROM _migrations")}
     for m in MIGRATIONS:
+        if m.name in recorded:
+            continue
         conn = db.conn
         # The check sits inside the write transaction so two processes opening a fresh database at once
         # cannot both apply the same migration.
