@@ -33,10 +33,10 @@ contracts: $(STAMP_DEV)
 	$(BIN)/lint-imports
 
 proto: $(STAMP_DEV)
-	$(BIN)/python -m node.protogen
+	$(BIN)/python proto/tools/protogen.py
 
 proto-check: $(STAMP_DEV)
-	$(BIN)/python -m node.protogen --check
+	$(BIN)/python proto/tools/protogen.py --check
 
 pytest: $(STAMP_DEV)
 	$(BIN)/python -m pytest -q

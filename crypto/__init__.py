@@ -4,7 +4,7 @@ Imports nothing of ours. Callers get whole-set recipes; scalars never leave :cla
 """
 
 from crypto.blinding import HANDLE_LENGTH, BlindingKey, match_handle, tag_length_for, tags_of
-from crypto.errors import CasebridgeError, InvalidElement, LocalError, RemoteError
+from crypto.errors import CryptoError, CryptoUsageError, InvalidElement, InvalidSignature
 from crypto.suite import DEFAULT_SUITE, SUITES, Suite, negotiate, suite_by_name
 
 __all__ = [
@@ -12,10 +12,10 @@ __all__ = [
     "HANDLE_LENGTH",
     "SUITES",
     "BlindingKey",
-    "CasebridgeError",
+    "CryptoError",
+    "CryptoUsageError",
     "InvalidElement",
-    "LocalError",
-    "RemoteError",
+    "InvalidSignature",
     "Suite",
     "match_handle",
     "negotiate",

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from crypto._field import P
-from crypto.errors import InvalidElement, LocalError
+from crypto.errors import CryptoUsageError, InvalidElement
 
 __all__ = [
     "HANDLE_LENGTH",
@@ -50,7 +50,7 @@ class BlindingKey:
 
     def __init__(self, seed: bytes) -> None:
         if len(seed) != SCALAR_LENGTH:
-            raise LocalError("a blinding key needs 32 random bytes")
+            raise CryptoUsageError("a blinding key needs 32 random bytes")
         self._seed = bytes(seed)
         self._key = X25519PrivateKey.from_private_bytes(self._seed)
 
@@ -98,7 +98,7 @@ def tag_length_for(size_a: int, size_b: int) -> int:
 def tags_of(elements: Sequence[bytes], length: int) -> list[bytes]:
     """Short, domain-separated digests of doubly blinded elements, compared instead of the elements."""
     if not MIN_TAG_LENGTH <= length <= MAX_TAG_LENGTH:
-        raise LocalError("tag length out of range")
+        raise CryptoUsageError("tag length out of range")
     blake = hashlib.blake2b
     return [blake(e, digest_size=length, person=_TAG_PERSON).digest() for e in elements]
 

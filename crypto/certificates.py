@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from crypto.errors import InvalidSignature, LocalError
+from crypto.errors import CryptoUsageError, InvalidSignature
 
 __all__ = [
     "AGENCY_URI_PREFIX",
@@ -66,9 +66,9 @@ _WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104  (names, not a bind)
 
 
 def validate_agency_code(code: str) -> str:
-    """The code itself if it is well formed (``NL-NP``, ``DE-BKA``, ``RO-DIICOT``), else a LocalError."""
+    """The code itself if it is well formed (``NL-NP``, ``DE-BKA``, ``RO-DIICOT``), else a CryptoUsageError."""
     if not AGENCY_CODE.fullmatch(code):
-        raise LocalError(
+        raise CryptoUsageError(
             f"{code!r} is not an agency code: expected two capital letters, a dash and 2-12 capitals "
             "or digits, e.g. NL-NP, DE-BKA, RO-DIICOT"
         )
@@ -124,13 +124,13 @@ def create_identity(
     """
     validate_agency_code(agency)
     if now.tzinfo is None:
-        raise LocalError("the certificate start time must be timezone-aware")
+        raise CryptoUsageError("the certificate start time must be timezone-aware")
     names: list[str] = []
     for host in hosts:
         if host and host not in names:
             names.append(host)
     if not names:
-        raise LocalError("a node certificate needs at least one host name or address")
+        raise CryptoUsageError("a node certificate needs at least one host name or address")
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [
@@ -182,11 +182,11 @@ def create_identity(
 
 
 def load_certificate(pem: bytes) -> x509.Certificate:
-    """The first certificate in ``pem``; a LocalError if there is none or it does not parse."""
+    """The first certificate in ``pem``; a CryptoUsageError if there is none or it does not parse."""
     try:
         return x509.load_pem_x509_certificate(pem)
     except ValueError:
-        raise LocalError("not a PEM-encoded X.509 certificate") from None
+        raise CryptoUsageError("not a PEM-encoded X.509 certificate") from None
 
 
 def certificate_pem(cert: x509.Certificate) -> bytes:
@@ -194,18 +194,18 @@ def certificate_pem(cert: x509.Certificate) -> bytes:
 
 
 def load_private_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
-    """A node key (unencrypted PKCS#8 PEM, P-256); a LocalError naming no key material otherwise."""
+    """A node key (unencrypted PKCS#8 PEM, P-256); a CryptoUsageError naming no key material otherwise."""
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
-        raise LocalError("not an unencrypted PEM private key") from None
+        raise CryptoUsageError("not an unencrypted PEM private key") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise LocalError("the node key must be an ECDSA P-256 key")
+        raise CryptoUsageError("the node key must be an ECDSA P-256 key")
     return key
 
 
 def agency_of(cert: x509.Certificate) -> str:
-    """The agency code a certificate carries: its SAN URI, else its subject CN. A LocalError if neither."""
+    """The agency code a certificate carries: its SAN URI, else its subject CN. A CryptoUsageError if neither."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -214,11 +214,13 @@ def agency_of(cert: x509.Certificate) -> str:
         uris = list(san.get_values_for_type(x509.UniformResourceIdentifier))
     codes = [uri[len(AGENCY_URI_PREFIX) :] for uri in uris if uri.startswith(AGENCY_URI_PREFIX)]
     if len(codes) > 1:
-        raise LocalError("the certificate names more than one agency")
+        raise CryptoUsageError("the certificate names more than one agency")
     if not codes:
         codes = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     if len(codes) != 1 or not AGENCY_CODE.fullmatch(codes[0]):
-        raise LocalError(f"the certificate carries no agency code (SAN URI {AGENCY_URI_PREFIX}<CODE> or subject CN)")
+        raise CryptoUsageError(
+            f"the certificate carries no agency code (SAN URI {AGENCY_URI_PREFIX}<CODE> or subject CN)"
+        )
     return codes[0]
 
 
@@ -245,7 +247,7 @@ def _signed_message(context: str, data: bytes) -> bytes:
 def sign(key: ec.EllipticCurvePrivateKey, context: str, data: bytes) -> bytes:
     """An ECDSA P-256 / SHA-256 signature (DER) over ``data`` bound to ``context``."""
     if not context:
-        raise LocalError("a signature needs a context label")
+        raise CryptoUsageError("a signature needs a context label")
     return key.sign(_signed_message(context, data), ec.ECDSA(hashes.SHA256()))
 
 

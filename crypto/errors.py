@@ -1,32 +1,28 @@
-"""The project's one error root and its families by fault.
+"""The errors of the cryptographic layer, and nothing else.
 
-Every error casebridge raises on purpose derives from :class:`CasebridgeError`. The two families say whose
-fault it is, so the edges (CLI, gRPC) can pick an exit code or status code without string matching:
+``crypto`` knows nothing of the application around it: it says *what* went wrong with a cryptographic
+input, never *whose* fault it is or what to do about it. The node decides that at its edges
+(``node/core/errors.py``).
 
-* :class:`LocalError` -- our side: bad input, bad configuration, a caller misusing an API.
-* :class:`RemoteError` -- the peer: malformed data, a message out of protocol, a refused policy.
-
-Messages never carry identifiers, canonical values or key material.
+* :class:`CryptoUsageError` -- an argument that is not of the required form: a short secret, an unknown
+  suite name, a file that is not a certificate. Its message names the problem, never a secret.
+* :class:`InvalidElement`, :class:`InvalidSignature` -- deliberately opaque verification failures.
 """
 
 from __future__ import annotations
 
-__all__ = ["CasebridgeError", "InvalidElement", "InvalidSignature", "LocalError", "RemoteError"]
+__all__ = ["CryptoError", "CryptoUsageError", "InvalidElement", "InvalidSignature"]
 
 
-class CasebridgeError(Exception):
-    """Root of every error the project raises on purpose."""
+class CryptoError(Exception):
+    """Root of every error ``crypto`` raises on purpose."""
 
 
-class LocalError(CasebridgeError):
-    """Our side is at fault: bad input, configuration or API misuse."""
+class CryptoUsageError(CryptoError, ValueError):
+    """An argument is not of the form the operation needs (bad length, unknown name, wrong key type)."""
 
 
-class RemoteError(CasebridgeError):
-    """The peer is at fault: malformed data or a message outside the protocol."""
-
-
-class InvalidElement(RemoteError):
+class InvalidElement(CryptoError):
     """A received group element failed validation.
 
     Deliberately opaque: it never says which check failed (length, encoding, small order), so a peer
@@ -41,7 +37,7 @@ class InvalidElement(RemoteError):
         return (InvalidElement, ())
 
 
-class InvalidSignature(RemoteError):
+class InvalidSignature(CryptoError):
     """A signature did not verify.
 
     Deliberately opaque like :class:`InvalidElement`: a wrong key type, a malformed signature and a

@@ -10,7 +10,7 @@ import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from crypto.errors import LocalError
+from crypto.errors import CryptoUsageError
 from crypto.hash_to_group import ELEMENT_LENGTH, encode_to_curve_many
 
 __all__ = ["DEFAULT_SUITE", "SUITES", "Suite", "negotiate", "suite_by_name"]
@@ -46,7 +46,7 @@ class Suite:
 
     def _keyed_hashes(self, secret: bytes, keys: Iterable[tuple[str, str]]) -> list[bytes]:
         if len(secret) < MIN_SECRET_LENGTH:
-            raise LocalError(f"the federation secret must be at least {MIN_SECRET_LENGTH} bytes")
+            raise CryptoUsageError(f"the federation secret must be at least {MIN_SECRET_LENGTH} bytes")
         # lp(suite) || lp(key type) is the same for every key of a type: built once per type.
         prefixes: dict[str, bytes] = {}
         suite = _length_prefixed(self.name.encode())
@@ -68,7 +68,7 @@ class Suite:
         nothing about the secret and cannot be replayed into another session.
         """
         if len(secret) < MIN_SECRET_LENGTH:
-            raise LocalError(f"the federation secret must be at least {MIN_SECRET_LENGTH} bytes")
+            raise CryptoUsageError(f"the federation secret must be at least {MIN_SECRET_LENGTH} bytes")
         return hmac.digest(
             secret, _length_prefixed(b"casebridge-federation-proof", self.name.encode(), session_id), "sha256"
         )
@@ -92,7 +92,7 @@ def suite_by_name(name: str) -> Suite:
     try:
         return SUITES[name]
     except KeyError:
-        raise LocalError(f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}") from None
+        raise CryptoUsageError(f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}") from None
 
 
 def negotiate(offered: Sequence[str], supported: Iterable[str] = SUITES) -> Suite | None:

@@ -235,8 +235,8 @@ check_home() {
 import sys
 from pathlib import Path
 
-from node.config import load_config, parse_address
-from node.home import NodeHome
+from node.config.settings import load_config, parse_address
+from node.core.home import NodeHome
 
 root, agency, federation, listen, secret_file = sys.argv[1:]
 home = NodeHome(Path(root))

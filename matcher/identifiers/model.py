@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from crypto.errors import LocalError
+from matcher.errors import MatcherError
 
 __all__ = [
     "IDENTIFIER_TYPES",
@@ -75,7 +75,7 @@ class Normalized:
     keys: tuple[MatchKey, ...]
 
 
-class InvalidIdentifier(LocalError):
+class InvalidIdentifier(MatcherError):
     """An identifier or person that cannot be normalised.
 
     ``field`` names the input field at fault (``value``, ``region``, ``country``, ``platform``, ``type``,

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from crypto.errors import LocalError, RemoteError
+from matcher.errors import MatcherError
 
 __all__ = ["LocalProtocolError", "PolicyRefused", "RemoteProtocolError"]
 
 
-class LocalProtocolError(LocalError):
+class LocalProtocolError(MatcherError):
     """We (our caller) broke the protocol, e.g. sent a message in the wrong state."""
 
 
-class RemoteProtocolError(RemoteError):
+class RemoteProtocolError(MatcherError):
     """The peer broke the protocol: a message out of order, a wrong size, an invalid element."""
 
 
-class PolicyRefused(RemoteError):
+class PolicyRefused(MatcherError):
     """The peer asked for more than our policy allows (e.g. an oversized set)."""

@@ -28,7 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from crypto import BlindingKey, InvalidElement, Suite, match_handle, tag_length_for, tags_of
-from crypto.errors import CasebridgeError
+from crypto.errors import CryptoError
+from matcher.errors import MatcherError
 from matcher.psi.errors import LocalProtocolError, PolicyRefused, RemoteProtocolError
 from matcher.psi.messages import Accept, Elements, Message, Mode, Open, Tags
 
@@ -152,7 +153,7 @@ class PsiSession:
             self._positions.setdefault(element, []).append(index)
         self._unique = list(self._positions)
         self.state = State.IDLE if role is Role.INITIATOR else State.AWAIT_OPEN
-        self.error: CasebridgeError | None = None
+        self.error: CryptoError | MatcherError | None = None
         self.result: PsiResult | None = None
         self.peer_size = -1
         self.tag_length = 0
@@ -195,7 +196,7 @@ class PsiSession:
             events: list[Event] = getattr(self, handler)(message)
         except InvalidElement:
             self._fail(RemoteProtocolError("the peer sent an invalid group element"))
-        except CasebridgeError as exc:
+        except (CryptoError, MatcherError) as exc:
             self._fail(exc)
         return events + self._maybe_complete()
 
@@ -340,7 +341,7 @@ class PsiSession:
         if self.state is State.DONE:
             self._fail(RemoteProtocolError("a message arrived after the session completed"))
 
-    def _fail(self, error: CasebridgeError) -> CasebridgeError:
+    def _fail(self, error: CryptoError | MatcherError) -> CryptoError | MatcherError:
         """Enter the sticky ERROR state and raise ``error`` (the return type lets callers write ``raise``)."""
         self.state = State.ERROR
         self.error = error

@@ -24,15 +24,15 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crypto import DEFAULT_SUITE
-from crypto.errors import LocalError
 from matcher.psi import Mode
 from node.bench.psi import PsiBenchResult, complete_result, make_sets
-from node.config import load_config
-from node.home import NodeHome
+from node.config.settings import load_config
+from node.core.errors import LocalError
+from node.core.home import NodeHome
+from node.core.workers import ParallelCrypto
 from node.net.client import match_peer
 from node.net.local import free_ports
 from node.net.tls import channel_credentials
-from node.parallel import ParallelCrypto
 from node.store import open_database, transaction
 
 __all__ = ["run_grpc_bench"]

@@ -13,7 +13,7 @@ from typing import Any
 from crypto import DEFAULT_SUITE
 from matcher.psi import Message, Mode, PsiSession, Role, Tags
 from matcher.psi.messages import Elements
-from node.parallel import ParallelCrypto
+from node.core.workers import ParallelCrypto
 
 __all__ = ["PsiBenchResult", "complete_result", "make_sets", "openmined_run", "run_psi_bench", "wire_size"]
 

@@ -27,12 +27,12 @@ from typing import Any, Literal, TypeVar
 from sqlite_utils import Database
 
 from crypto import Suite
-from crypto.errors import LocalError
 from node.cases.csvform import parse_csv
 from node.cases.model import MAX_REPORTED_ERRORS, CaseFileError, ImportSummary, ParsedCase, Problem
 from node.cases.prepare import Prepared, prepare_jsonl, prepare_parsed
 from node.cases.writer import ImportProgress, write_cases
-from node.parallel import ParallelCrypto
+from node.core.errors import LocalError
+from node.core.workers import ParallelCrypto
 from node.store import transaction
 
 __all__ = ["CaseFormat", "ImportProgress", "format_for", "import_case_file"]

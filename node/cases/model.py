@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from crypto.errors import LocalError
 from matcher.identifiers import Identifier, Person
+from node.core.errors import LocalError
 
 __all__ = ["MAX_REPORTED_ERRORS", "CaseFileError", "ImportSummary", "ParsedCase", "Problem"]
 

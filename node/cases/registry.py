@@ -8,7 +8,7 @@ from typing import Literal
 
 from sqlite_utils import Database
 
-from crypto.errors import LocalError
+from node.core.errors import LocalError
 from node.store import transaction
 
 __all__ = ["CaseRow", "StatusFilter", "close_case", "list_cases"]

@@ -8,8 +8,8 @@ from typing import Protocol
 
 from sqlite_utils import Database
 
-from crypto.errors import LocalError
 from node.cases.prepare import CaseRows
+from node.core.errors import LocalError
 
 __all__ = ["ImportProgress", "write_cases"]
 

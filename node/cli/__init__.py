@@ -1,7 +1,7 @@
 """The ``casebridge`` command line: thin commands over the node's services.
 
-Each command group lives in its own module and registers itself on :data:`main`. Errors from the project
-(:class:`~crypto.errors.CasebridgeError`) become a one-line message on stderr and exit code 1.
+Each command group lives in its own module and registers itself on :data:`main`. Errors raised on purpose
+(:data:`~node.core.errors.EXPECTED_ERRORS`) become a one-line message on stderr and exit code 1.
 """
 
 from __future__ import annotations

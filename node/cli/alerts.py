@@ -8,9 +8,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from node.alerts import ALERT_STATUSES, Alert, confirm, dismiss, get_alert, list_alerts
+from node.alerts.book import ALERT_STATUSES, Alert, confirm, dismiss, get_alert, list_alerts
 from node.cli.app import CliContext, emit_json, main
-from node.clock import now_iso
+from node.core.clock import now_iso
 from node.disclosure import SAFEGUARDING_NOTE
 from node.store import open_database, transaction
 

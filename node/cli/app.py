@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from crypto.errors import CasebridgeError, LocalError
-from node.home import NodeHome
+from node.core.errors import EXPECTED_ERRORS, LocalError
+from node.core.home import NodeHome
 
 __all__ = ["CliContext", "emit_json", "fail", "main"]
 
@@ -43,7 +43,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except CasebridgeError as exc:
+        except EXPECTED_ERRORS as exc:
             raise click.ClickException(str(exc)) from None
 
 

@@ -8,8 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from node import audit as audit_log
 from node.cli.app import CliContext, emit_json, main
+from node.store import audit as audit_log
 from node.store import open_database
 
 __all__ = ["audit"]

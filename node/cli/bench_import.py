@@ -14,12 +14,12 @@ from rich.console import Console
 
 from crypto import DEFAULT_SUITE
 from node.cases import import_case_file
+from node.cases.synthetic import synthetic_cases, write_jsonl
 from node.cli.app import emit_json
 from node.cli.bench import bench
 from node.cli.cases import ImportBar
-from node.home import NodeHome
+from node.core.home import NodeHome
 from node.store import open_database
-from node.synthetic import synthetic_cases, write_jsonl
 
 __all__ = ["bench_import"]
 

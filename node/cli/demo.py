@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from node.cli.app import main
-from node.demo import run_demo
+from node.demo.tour import run_demo
 
 __all__ = ["demo"]
 

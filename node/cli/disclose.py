@@ -14,10 +14,10 @@ from rich.text import Text
 from sqlite_utils import Database
 
 from crypto.certificates import load_private_key, sign
-from crypto.errors import LocalError
 from node.cli.app import CliContext, emit_json, main
-from node.clock import now, now_iso
-from node.config import load_config
+from node.config.settings import load_config
+from node.core.clock import now, now_iso
+from node.core.errors import LocalError, PeerFailed
 from node.disclosure import (
     HANDLING_CODES,
     HANDLING_MEANING,
@@ -38,7 +38,6 @@ from node.disclosure import (
     stored_decision,
     stored_request,
 )
-from node.errors import PeerFailed
 from node.net.disclosure_client import deliver_denial, deliver_release, find_peer, send_request
 from node.store import open_database, transaction
 from proto.casebridge.v1 import casebridge_pb2 as pb

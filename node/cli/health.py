@@ -17,10 +17,10 @@ from cryptography import x509
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crypto.certificates import load_certificate
-from crypto.errors import LocalError
 from node.cli.app import CliContext, emit_json, fail, main
-from node.config import Address, load_config, parse_address
-from node.home import NodeHome
+from node.config.settings import Address, load_config, parse_address
+from node.core.errors import LocalError
+from node.core.home import NodeHome
 
 __all__ = ["health"]
 

@@ -18,10 +18,9 @@ from crypto.certificates import (
     loopback_names,
     validate_agency_code,
 )
-from crypto.errors import LocalError
-from node.bundle import bundle_of, render_bundle
 from node.cli.app import CliContext, emit_json, fail, main
-from node.config import (
+from node.config.bundle import bundle_of, render_bundle
+from node.config.settings import (
     FEDERATION_NAME,
     Address,
     NodeConfig,
@@ -30,7 +29,8 @@ from node.config import (
     parse_address,
     write_new_config,
 )
-from node.home import NodeHome
+from node.core.errors import LocalError
+from node.core.home import NodeHome
 
 __all__ = ["identity", "init"]
 

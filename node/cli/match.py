@@ -10,13 +10,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crypto.errors import LocalError
 from matcher.psi import Mode, PsiSession
 from node.cli.app import CliContext, emit_json, main
-from node.config import load_config
-from node.home import NodeHome
+from node.config.settings import load_config
+from node.core.errors import LocalError
+from node.core.home import NodeHome
+from node.core.workers import ParallelCrypto
 from node.net.client import PeerOutcome, match_peer
-from node.parallel import ParallelCrypto
 
 __all__ = ["match"]
 

@@ -19,13 +19,13 @@ from crypto.certificates import (
     same_fingerprint,
     validate_agency_code,
 )
-from crypto.errors import CasebridgeError, LocalError
-from node import audit
-from node.bundle import read_bundle
 from node.cli.app import CliContext, emit_json, fail, main
-from node.clock import now_iso
-from node.config import NodeConfig, Peer, load_config, parse_address, parse_key_types, update_config
-from node.home import NodeHome
+from node.config.bundle import read_bundle
+from node.config.settings import NodeConfig, Peer, load_config, parse_address, parse_key_types, update_config
+from node.core.clock import now_iso
+from node.core.errors import EXPECTED_ERRORS, LocalError
+from node.core.home import NodeHome
+from node.store import audit as audit
 from node.store import open_database, transaction
 
 __all__ = ["peers"]
@@ -144,7 +144,7 @@ def peers_add(
     try:
         cert = load_certificate(pem)
         carried = agency_of(cert)
-    except CasebridgeError as exc:
+    except EXPECTED_ERRORS as exc:
         raise _peer_error(code, "--cert", f"{source}: {exc}") from None
     existing = config.peer(code)
     if existing is not None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from node.cli.app import CliContext, emit_json, main
-from node.clock import now
-from node.config import load_config
-from node.retention import purge as purge_expired
+from node.config.settings import load_config
+from node.core.clock import now
 from node.store import open_database, transaction
+from node.store.retention import purge as purge_expired
 
 __all__ = ["purge"]
 

@@ -8,20 +8,20 @@ import signal
 
 import click
 
-from crypto.errors import CasebridgeError
-from node import audit
 from node.cli.app import CliContext, main
-from node.clock import now, now_iso
-from node.config import parse_address
-from node.home import NodeHome
-from node.logs import configure_logging
+from node.config.settings import parse_address
+from node.core.clock import now, now_iso
+from node.core.errors import EXPECTED_ERRORS
+from node.core.home import NodeHome
+from node.core.logs import configure_logging
+from node.core.workers import ParallelCrypto
 from node.net.handshakes import HandshakeAudit
 from node.net.server import create_server
 from node.net.tls import ConfigWatch
-from node.parallel import ParallelCrypto
-from node.retention import PurgeSummary, purge
-from node.sessions import mark_interrupted
+from node.store import audit as audit
 from node.store import open_database, transaction
+from node.store.retention import PurgeSummary, purge
+from node.store.sessions import mark_interrupted
 
 __all__ = ["serve"]
 
@@ -85,7 +85,7 @@ async def _retention_loop(home: NodeHome, watch: ConfigWatch) -> None:
                     summary.denied_requests,
                     summary.releases,
                 )
-        except CasebridgeError as exc:
+        except EXPECTED_ERRORS as exc:
             log.warning("retention purge failed: %s", exc)
         await asyncio.sleep(RETENTION_INTERVAL_S)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from crypto.errors import LocalError, RemoteError
+from node.core.errors import LocalError, RemoteError
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 __all__ = [

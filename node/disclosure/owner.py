@@ -8,8 +8,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from crypto.errors import LocalError
-from node import audit
+from node.core.errors import LocalError, QuotaExceeded, UnknownMatch
 from node.disclosure.model import (
     HANDLING_FROM_WIRE,
     HANDLING_TO_WIRE,
@@ -20,7 +19,7 @@ from node.disclosure.model import (
     get_disclosure,
     store_decision,
 )
-from node.errors import QuotaExceeded, UnknownMatch
+from node.store import audit as audit
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 __all__ = [

@@ -9,9 +9,9 @@ from cryptography import x509
 from sqlite_utils import Database
 
 from crypto.certificates import AGENCY_CODE, verify
-from crypto.errors import InvalidSignature, LocalError
+from crypto.errors import InvalidSignature
 from matcher.identifiers import PERSON_ROLES
-from node import audit
+from node.core.errors import LocalError, UnknownMatch
 from node.disclosure.model import (
     HANDLING_CODES,
     HANDLING_FROM_WIRE,
@@ -25,7 +25,7 @@ from node.disclosure.model import (
     get_disclosure,
     store_decision,
 )
-from node.errors import UnknownMatch
+from node.store import audit as audit
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 __all__ = ["accept_denial", "accept_release", "prepare_request", "record_outgoing"]

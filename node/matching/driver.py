@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from matcher.psi import Message, PsiResult, PsiSession, RemoteProtocolError, State
-from node.errors import PeerIdle
+from node.core.errors import PeerIdle
 
 __all__ = ["SESSION_IDLE_TIMEOUT_S", "drive"]
 

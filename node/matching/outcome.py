@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from matcher.psi import Mode, PsiResult
-from node import audit
-from node.alerts import MatchedKey, RecordSummary, record_matches
-from node.clock import now_iso
-from node.home import NodeHome
+from node.alerts.book import MatchedKey, RecordSummary, record_matches
+from node.core.clock import now_iso
+from node.core.home import NodeHome
 from node.matching.elements import SessionInput
-from node.sessions import SessionRecord, finish_session, record_refusal, start_session
+from node.store import audit as audit
 from node.store import open_database, transaction
+from node.store.sessions import SessionRecord, finish_session, record_refusal, start_session
 
 __all__ = ["SessionFacts", "record_completed", "record_failed", "record_refused", "record_started"]
 

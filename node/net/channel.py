@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 
 import grpc
 
-from node.config import Peer
-from node.errors import PeerFailed, peer_text
-from node.home import NodeHome
+from node.config.settings import Peer
+from node.core.errors import PeerFailed, peer_text
+from node.core.home import NodeHome
 from node.net.tls import channel_credentials
 
 __all__ = ["CALL_TIMEOUT_S", "connected_or_failed", "describe_rpc_error", "peer_channel"]

@@ -10,23 +10,22 @@ from typing import Any
 
 import grpc
 
-from crypto.errors import CasebridgeError
 from crypto.suite import suite_by_name
 from matcher.psi import Blinder, Message, Mode, PsiSession, Role, blind_in_process
-from node.alerts import RecordSummary
-from node.clock import now_iso, today_iso
-from node.config import NodeConfig, Peer
-from node.errors import peer_text
-from node.home import NodeHome
+from node.alerts.book import RecordSummary
+from node.config.settings import NodeConfig, Peer
+from node.core.clock import now_iso, today_iso
+from node.core.errors import EXPECTED_ERRORS, peer_text
+from node.core.home import NodeHome
 from node.matching.driver import drive
 from node.matching.elements import SessionInput, load_session_input
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_started
 from node.net.channel import connected_or_failed
 from node.net.server import MAX_MESSAGE_BYTES
 from node.net.tls import channel_credentials
-from node.sessions import keys_received_today
+from node.net.wire import SESSION_ID_LENGTH, SessionHeader, decode, encode
 from node.store import open_database, transaction
-from node.wire import SESSION_ID_LENGTH, SessionHeader, decode, encode
+from node.store.sessions import keys_received_today
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 
@@ -174,7 +173,7 @@ async def match_peer(
             record_failed, home, facts, session.own_size, max(session.peer_size, 0), error, exc.code().name
         )
         return outcome("failed", error)
-    except CasebridgeError as exc:
+    except EXPECTED_ERRORS as exc:
         error = f"{peer.code}: {exc}"
         await asyncio.to_thread(
             record_failed, home, facts, session.own_size, max(session.peer_size, 0), error, type(exc).__name__

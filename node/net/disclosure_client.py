@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 import grpc
 
-from node.config import NodeConfig, Peer
-from node.errors import PeerFailed
-from node.home import NodeHome
+from node.config.settings import NodeConfig, Peer
+from node.core.errors import PeerFailed
+from node.core.home import NodeHome
 from node.net.channel import CALL_TIMEOUT_S, describe_rpc_error, peer_channel
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc

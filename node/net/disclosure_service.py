@@ -14,15 +14,15 @@ from typing import Any, TypeVar
 import grpc
 
 from crypto.certificates import load_certificate
-from crypto.errors import CasebridgeError
-from node import audit
-from node.clock import now_iso
-from node.config import Peer
+from node.config.settings import Peer
+from node.core.clock import now_iso
+from node.core.errors import EXPECTED_ERRORS
+from node.core.home import NodeHome
 from node.disclosure import accept_denial, accept_release, accept_request
-from node.errors import status_for
-from node.home import NodeHome
 from node.net.peers import identify_caller
+from node.net.status import status_for
 from node.net.tls import ConfigWatch
+from node.store import audit as audit
 from node.store import open_database, transaction
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
@@ -34,7 +34,7 @@ _T = TypeVar("_T")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-def _refused(home: NodeHome, event: str, peer: str | None, exc: CasebridgeError) -> None:
+def _refused(home: NodeHome, event: str, peer: str | None, exc: Exception) -> None:
     db = open_database(home)
     with transaction(db):
         audit.append(db, event, at=now_iso(), peer=peer, status=status_for(exc).name, reason=str(exc))
@@ -53,7 +53,7 @@ class DisclosureRpcs:
             peer = identify_caller(context, config)
             peer_code = peer.code
             return await asyncio.to_thread(work, peer)
-        except CasebridgeError as exc:
+        except EXPECTED_ERRORS as exc:
             await asyncio.to_thread(_refused, self.home, event, peer_code, exc)
             log.warning("refused a disclosure call from %s: %s", peer_code or "an unknown caller", exc)
             await context.abort(status_for(exc), str(exc))

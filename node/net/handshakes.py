@@ -21,10 +21,10 @@ import re
 import threading
 from collections import Counter
 
-from crypto.errors import CasebridgeError
-from node import audit
-from node.clock import now_iso
-from node.home import NodeHome
+from node.core.clock import now_iso
+from node.core.errors import EXPECTED_ERRORS
+from node.core.home import NodeHome
+from node.store import audit as audit
 from node.store import open_database, transaction
 
 __all__ = ["HandshakeAudit", "reason_of"]
@@ -119,5 +119,5 @@ class HandshakeAudit:
                         db, "session.refused", at=now_iso(), status="UNAVAILABLE", stage="tls-handshake",
                         reason=reason, count=count,
                     )  # fmt: skip
-        except CasebridgeError as exc:
+        except EXPECTED_ERRORS as exc:
             log.warning("could not record %d refused handshake(s): %s", sum(counts.values()), exc)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import grpc
 
 from crypto.certificates import agency_of, fingerprint, same_fingerprint
-from crypto.errors import CasebridgeError
-from node.config import NodeConfig, Peer
-from node.errors import NotAPeer
+from node.config.settings import NodeConfig, Peer
+from node.core.errors import EXPECTED_ERRORS, NotAPeer
 from node.net.tls import caller_certificate
 
 __all__ = ["identify_caller"]
@@ -21,7 +20,7 @@ def identify_caller(context: grpc.aio.ServicerContext, config: NodeConfig) -> Pe
     presented = fingerprint(cert)
     try:
         claimed = agency_of(cert)
-    except CasebridgeError:
+    except EXPECTED_ERRORS:
         claimed = "?"
     for peer in config.peers:
         if same_fingerprint(peer.fingerprint, presented):

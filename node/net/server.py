@@ -6,9 +6,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from crypto.errors import LocalError
 from matcher.psi import Blinder, blind_in_process
-from node.config import Address
+from node.config.settings import Address
+from node.core.errors import LocalError
 from node.matching.driver import SESSION_IDLE_TIMEOUT_S
 from node.net.service import ExchangeService
 from node.net.tls import ConfigWatch, server_credentials

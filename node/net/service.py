@@ -15,12 +15,18 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from crypto.errors import CasebridgeError
 from crypto.suite import suite_by_name
 from matcher.psi import Blinder, Message, Mode, PsiResult, PsiSession, Role, blind_in_process
-from node.clock import now_iso, today_iso
-from node.config import Peer
-from node.errors import FederationMismatch, NotAPeer, PeerIdle, PermissionRefused, QuotaExceeded, status_for
+from node.config.settings import Peer
+from node.core.clock import now_iso, today_iso
+from node.core.errors import (
+    EXPECTED_ERRORS,
+    FederationMismatch,
+    NotAPeer,
+    PeerIdle,
+    PermissionRefused,
+    QuotaExceeded,
+)
 from node.matching.driver import SESSION_IDLE_TIMEOUT_S, drive
 from node.matching.elements import SessionInput, load_session_input
 from node.matching.outcome import (
@@ -32,10 +38,11 @@ from node.matching.outcome import (
 )
 from node.net.disclosure_service import DisclosureRpcs
 from node.net.peers import identify_caller
+from node.net.status import status_for
 from node.net.tls import ConfigWatch
-from node.sessions import keys_received_today
+from node.net.wire import decode, decode_open, encode
 from node.store import open_database, transaction
-from node.wire import decode, decode_open, encode
+from node.store.sessions import keys_received_today
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 
@@ -109,7 +116,7 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
                     "both agencies must init with the same federation.secret"
                 )
             await asyncio.to_thread(self._check_and_reserve, peer, facts, opened.set_size)
-        except CasebridgeError as exc:
+        except EXPECTED_ERRORS as exc:
             code = status_for(exc)
             await asyncio.to_thread(
                 record_refused,
@@ -167,7 +174,7 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
                 "CANCELLED",
             )
             raise
-        except CasebridgeError as exc:
+        except EXPECTED_ERRORS as exc:
             code = status_for(exc)
             await asyncio.to_thread(
                 record_failed, self.home, facts, session.own_size, opened.set_size, str(exc), code.name

@@ -17,8 +17,8 @@ import grpc
 from cryptography import x509
 
 from crypto.certificates import load_certificate
-from node.config import ConfigError, NodeConfig, Peer, load_config
-from node.home import NodeHome
+from node.config.settings import ConfigError, NodeConfig, Peer, load_config
+from node.core.home import NodeHome
 
 __all__ = ["ConfigWatch", "caller_certificate", "channel_credentials", "server_credentials"]
 

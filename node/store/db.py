@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from crypto.errors import LocalError
-from node.home import NodeHome
+from node.core.errors import LocalError
+from node.core.home import NodeHome
 from node.store.migrations import migrate
 
 __all__ = ["open_database", "transaction"]

@@ -200,7 +200,7 @@ def _sessions_alerts_audit(db: Database) -> None:
             UNIQUE (alert_id, element)
         )""",
         "CREATE INDEX alert_keys_by_handle ON alert_keys(match_handle)",
-        # The hash chain (see node/audit.py) and its head, kept apart so a deleted tail shows.
+        # The hash chain (see node/store/audit.py) and its head, kept apart so a deleted tail shows.
         """CREATE TABLE audit (
             seq INTEGER PRIMARY KEY,
             at TEXT NOT NULL,

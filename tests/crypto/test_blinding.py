@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crypto import DEFAULT_SUITE, BlindingKey, InvalidElement, LocalError, tag_length_for, tags_of
+from crypto import DEFAULT_SUITE, BlindingKey, CryptoUsageError, InvalidElement, tag_length_for, tags_of
 from crypto._field import P
 
 SECRET = bytes(range(32))
@@ -92,7 +92,7 @@ def test_key_never_shows_its_secret() -> None:
 
 
 def test_key_needs_32_bytes() -> None:
-    with pytest.raises(LocalError):
+    with pytest.raises(CryptoUsageError):
         BlindingKey(b"short")
 
 
@@ -107,7 +107,7 @@ def test_tags_are_short_and_deterministic() -> None:
     tags = tags_of(ELEMENTS, 10)
     assert [len(t) for t in tags] == [10] * len(ELEMENTS)
     assert tags == tags_of(ELEMENTS, 10)
-    with pytest.raises(LocalError):
+    with pytest.raises(CryptoUsageError):
         tags_of(ELEMENTS, 4)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crypto import DEFAULT_SUITE, SUITES, LocalError, negotiate, suite_by_name
+from crypto import DEFAULT_SUITE, SUITES, CryptoUsageError, negotiate, suite_by_name
 
 SECRET = b"s" * 32
 
@@ -28,7 +28,7 @@ def test_length_prefixing_prevents_ambiguous_concatenation() -> None:
 
 
 def test_short_secret_is_refused() -> None:
-    with pytest.raises(LocalError):
+    with pytest.raises(CryptoUsageError):
         DEFAULT_SUITE.hash_keys(b"short", [("phone", "+31612345678")])
 
 
@@ -36,5 +36,5 @@ def test_negotiation_picks_the_first_supported_offer() -> None:
     assert negotiate(["future-suite-v9", DEFAULT_SUITE.name]) is DEFAULT_SUITE
     assert negotiate(["future-suite-v9"]) is None
     assert set(SUITES) == {DEFAULT_SUITE.name}
-    with pytest.raises(LocalError):
+    with pytest.raises(CryptoUsageError):
         suite_by_name("nope")

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crypto.certificates import create_identity, fingerprint, load_certificate
-from node import config as node_config
-from node.home import NodeHome
+from node.config import settings as node_config
+from node.core.home import NodeHome
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "casebridge.example.toml"
 

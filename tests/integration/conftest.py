@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 import pytest
 
 from matcher.psi import Mode
-from node.config import Address, load_config, update_config
-from node.home import NodeHome
+from node.config.settings import Address, load_config, update_config
+from node.core.home import NodeHome
 from node.net.client import PeerOutcome, match_peer
 from node.net.local import LoopThread, free_port
 from node.net.server import RunningServer, create_server

@@ -13,7 +13,7 @@ import grpc
 
 from crypto.suite import suite_by_name
 from matcher.psi import Mode, Open
-from node.wire import SessionHeader, encode
+from node.net.wire import SessionHeader, encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 

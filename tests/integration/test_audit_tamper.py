@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from node import audit
+from node.store import audit as audit
 from tests.integration.conftest import AGENCIES, Federation, LoopThread, cli
 
 pytestmark = pytest.mark.timeout(120)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from crypto.certificates import load_certificate, verify
+from node.core.home import NodeHome
 from node.disclosure import RELEASE_CONTEXT
-from node.home import NodeHome
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from tests.integration.conftest import Federation
 from tests.integration.disclosure_helpers import DE, NL, RO, alert_id, events, incoming, outgoing, query, request_args

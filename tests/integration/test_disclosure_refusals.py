@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from crypto.certificates import load_private_key, sign
+from node.core.home import NodeHome
 from node.disclosure import RELEASE_CONTEXT, build_release
-from node.home import NodeHome
 from node.store import open_database
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc

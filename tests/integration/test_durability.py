@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from node.synthetic import agency_case_files, write_jsonl
+from node.cases.synthetic import agency_case_files, write_jsonl
 from tests.integration.conftest import Federation
 
 pytestmark = pytest.mark.timeout(180)

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from node.config import Address
-from node.home import NodeHome
+from node.config.settings import Address
+from node.core.home import NodeHome
 from node.net.server import RunningServer, create_server
 from node.net.tls import ConfigWatch
 from proto.casebridge.v1 import casebridge_pb2 as pb

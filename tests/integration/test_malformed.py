@@ -9,7 +9,7 @@ import pytest
 
 from matcher.psi import Tags
 from node.net.client import PeerOutcome
-from node.wire import encode
+from node.net.wire import encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from tests.integration.conftest import Federation
 from tests.integration.raw import credentials, open_channel, open_frame, raw_match, stored_elements

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from node.config import update_config
-from node.home import NodeHome
+from node.config.settings import update_config
+from node.core.home import NodeHome
 from tests.integration.conftest import AGENCIES, Federation
 from tests.integration.disclosure_helpers import alert_id, incoming, outgoing, query, request_args
 

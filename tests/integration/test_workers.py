@@ -7,7 +7,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from node.synthetic import agency_case_files, write_jsonl
+from node.cases.synthetic import agency_case_files, write_jsonl
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from tests.integration.conftest import Federation
 from tests.integration.raw import credentials, open_channel, open_frame, raw_match

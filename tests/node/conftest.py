@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from node.config import initial_document, parse_address, write_new_config
-from node.home import NodeHome
+from node.config.settings import initial_document, parse_address, write_new_config
+from node.core.home import NodeHome
 from tests.node.disclosure_helpers import pair
 
 __all__ = ["home", "pair"]

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlite_utils import Database
 
 from crypto.certificates import create_identity, load_certificate, load_private_key, sign
-from node import audit
 from node.disclosure import (
     RELEASE_CONTEXT,
     OutgoingRequest,
@@ -25,6 +24,7 @@ from node.disclosure import (
     prepare_request,
     record_outgoing,
 )
+from node.store import audit as audit
 from node.store import open_database, transaction
 from proto.casebridge.v1 import casebridge_pb2 as pb
 

@@ -13,10 +13,10 @@ import pytest
 
 from crypto import DEFAULT_SUITE
 from matcher.identifiers import KEY_TYPES
-from node.home import NodeHome
+from node.cases.synthetic import synthetic_cases, write_csv, write_jsonl
+from node.core.home import NodeHome
 from node.matching.elements import load_session_input
 from node.store import open_database
-from node.synthetic import synthetic_cases, write_csv, write_jsonl
 
 ALL_KEY_TYPES = list(KEY_TYPES)
 

@@ -15,9 +15,9 @@ import pytest
 from crypto import DEFAULT_SUITE
 from matcher.identifiers import Identifier, InvalidIdentifier, Person, normalize_identifier, normalize_person
 from node.cases import CaseFileError, import_case_file
-from node.home import NodeHome
+from node.cases.synthetic import synthetic_cases, write_jsonl
+from node.core.home import NodeHome
 from node.store import open_database
-from node.synthetic import synthetic_cases, write_jsonl
 
 BAD_PHONE = "+31 6 9 87654"
 

@@ -27,7 +27,7 @@ from crypto.certificates import (
     validate_agency_code,
     verify,
 )
-from crypto.errors import InvalidSignature, LocalError
+from crypto.errors import CryptoUsageError, InvalidSignature
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 
@@ -49,9 +49,9 @@ def test_agency_code_round_trips_through_the_certificate(code: str) -> None:
 
 @pytest.mark.parametrize("code", ["nl-np", "NLNP", "N-NP", "NL-N", "NL-ABCDEFGHIJKLM", "NL-NP ", "NL_NP"])
 def test_malformed_agency_codes_are_refused(code: str) -> None:
-    with pytest.raises(LocalError):
+    with pytest.raises(CryptoUsageError):
         validate_agency_code(code)
-    with pytest.raises(LocalError):
+    with pytest.raises(CryptoUsageError):
         create_identity(code, ["localhost"], NOW)
 
 
@@ -122,9 +122,9 @@ def test_any_tampering_gives_the_one_opaque_error(tamper: str) -> None:
 
 
 def test_bad_pem_is_a_local_error() -> None:
-    with pytest.raises(LocalError):
+    with pytest.raises(CryptoUsageError):
         load_certificate(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
-    with pytest.raises(LocalError):
+    with pytest.raises(CryptoUsageError):
         load_private_key(b"nothing")
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from crypto.certificates import fingerprint, load_certificate
-from node.config import load_config, parse_address
-from node.home import NodeHome
+from node.config.settings import load_config, parse_address
+from node.core.home import NodeHome
 
 REPO = Path(__file__).resolve().parents[2]
 

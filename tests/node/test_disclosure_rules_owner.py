@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from crypto.errors import LocalError
+from node.core.errors import LocalError, UnknownMatch
 from node.disclosure import (
     ReleaseRefused,
     accept_request,
@@ -20,7 +20,6 @@ from node.disclosure import (
     prepare_request,
     record_denial,
 )
-from node.errors import UnknownMatch
 from node.store import transaction
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from tests.node.disclosure_helpers import (

@@ -13,9 +13,8 @@ import pytest
 from sqlite_utils import Database
 
 from crypto.certificates import sign
-from crypto.errors import LocalError
+from node.core.errors import LocalError, UnknownMatch
 from node.disclosure import RELEASE_CONTEXT, ReleaseRefused, accept_denial, denial_for, get_disclosure, prepare_request
-from node.errors import UnknownMatch
 from node.store import transaction
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from tests.node.disclosure_helpers import HANDLE, LATER, OTHER_HANDLE, OWNER, OWNER_CASE, THIRD, Pair, _events

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from node import audit
 from node.disclosure import get_disclosure, list_disclosures, record_approval
+from node.store import audit as audit
 from node.store import transaction
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from tests.node.disclosure_helpers import HANDLE, LATER, OWNER_CASE, Pair, _events

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.errors import PEER_TEXT_LIMIT, peer_text
+from node.core.errors import PEER_TEXT_LIMIT, peer_text
 
 
 def test_control_characters_and_line_breaks_are_flattened() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from node.home import NodeHome
+from node.core.home import NodeHome
 from node.matching.elements import load_session_input
 from node.store import MIGRATIONS, Migration, migrate, open_database
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crypto.errors import LocalError
 from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Tags
-from node.wire import SessionHeader, decode, decode_open, encode
+from node.core.errors import LocalError
+from node.net.wire import SessionHeader, decode, decode_open, encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 SUITE = "x25519-elligator2-sha512-v1"

@@ -1,1 +1,1 @@
-"""casebridge.v1: generated from casebridge.proto by ``python -m node.protogen``; do not edit by hand."""
+"""casebridge.v1: generated from casebridge.proto by ``make proto``; do not edit by hand."""

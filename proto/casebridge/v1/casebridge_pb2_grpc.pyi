@@ -7,7 +7,7 @@ Every RPC runs over mutual TLS; the calling agency is taken from its certificate
 here. Only blinded group elements and tags cross the wire during matching; case details travel only in
 a release the owning agency approved and signed.
 
-Regenerate the Python modules with `python -m node.protogen` (`make proto`); `make proto-check` fails
+Regenerate the Python modules with `make proto`; `make proto-check` fails
 when the committed modules are stale.
 """
 

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 
 import click
 
-from node.home import NodeHome
+from node.cases.synthetic import agency_case_files, write_jsonl
+from node.core.home import NodeHome
 from node.net.local import LoopThread, free_ports
 from node.net.server import RunningServer, create_server
 from node.net.tls import ConfigWatch
-from node.synthetic import agency_case_files, write_jsonl
 
 __all__ = ["AGENCIES", "DemoNode", "StoryCases", "run_demo"]
 

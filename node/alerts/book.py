@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
-from crypto.errors import LocalError
-from node import audit
+from node.core.errors import LocalError
+from node.store import audit as audit
 
 __all__ = [
     "ALERT_STATUSES",

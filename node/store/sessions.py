@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from crypto.errors import RemoteError
+from node.core.errors import RemoteError
 
 __all__ = [
     "SessionIdReused",

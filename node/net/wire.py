@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from crypto.errors import LocalError
 from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Tags
+from node.core.errors import LocalError
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 __all__ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from crypto.errors import LocalError
+from node.core.errors import LocalError
 
 __all__ = ["NodeHome"]
 

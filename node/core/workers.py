@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from crypto import BlindingKey, LocalError, Suite
+from crypto import BlindingKey, Suite
 from crypto.suite import suite_by_name
 from matcher.psi import Blinder, blind_in_process
+from node.core.errors import LocalError
 
 __all__ = ["ParallelCrypto"]
 

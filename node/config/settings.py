@@ -40,10 +40,10 @@ from typing import Any, TypeVar
 import tomli_w
 
 from crypto.certificates import AGENCY_CODE, fingerprint, load_certificate, same_fingerprint
-from crypto.errors import CasebridgeError, LocalError
 from crypto.suite import SUITES
 from matcher.identifiers import KEY_TYPES
-from node.home import NodeHome
+from node.core.errors import EXPECTED_ERRORS, LocalError
+from node.core.home import NodeHome
 
 __all__ = [
     "DEFAULT_DAILY_QUOTA",
@@ -204,7 +204,7 @@ class _Reader:
     def checked(self, parse: Callable[[Any], _T], value: Any, field: str) -> _T:
         try:
             return parse(value)
-        except CasebridgeError as exc:
+        except EXPECTED_ERRORS as exc:
             raise self.error(field, str(exc)) from None
 
     def policy(self, raw: Mapping[str, Any], field: str, default: Policy) -> Policy:
@@ -272,7 +272,7 @@ def _parse_peer(r: _Reader, code: str, entry: Any, home: NodeHome, default: Poli
         cert = load_certificate(cert_path.read_bytes())
     except OSError as exc:
         raise r.error(cert_field, f"cannot read {cert_path} ({exc.strerror or type(exc).__name__})") from None
-    except CasebridgeError as exc:
+    except EXPECTED_ERRORS as exc:
         raise r.error(cert_field, f"{cert_path}: {exc}") from None
     if not same_fingerprint(fingerprint(cert), pinned):
         raise r.error(f"{field}.fingerprint", f"does not match {cert_path}; the pinned certificate file was changed")

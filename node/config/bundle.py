@@ -36,9 +36,11 @@ from crypto.certificates import (
     load_certificate,
     same_fingerprint,
 )
-from crypto.errors import CasebridgeError, LocalError
-from node.config import FEDERATION_NAME, Address, NodeConfig, parse_address
-from node.home import NodeHome
+from node.config.settings import FEDERATION_NAME, Address, NodeConfig, parse_address
+from node.core.errors import EXPECTED_ERRORS, LocalError
+from node.core.home import NodeHome
+
+_CERTIFICATE_ERRORS: tuple[type[Exception], ...] = (*EXPECTED_ERRORS, UnicodeEncodeError)
 
 __all__ = ["BUNDLE_FORMAT", "Bundle", "bundle_of", "parse_bundle", "read_bundle", "render_bundle"]
 
@@ -131,7 +133,7 @@ def parse_bundle(text: str, where: str) -> Bundle:
     try:
         cert = load_certificate(_field(document, "certificate", where).encode("ascii"))
         carried = agency_of(cert)
-    except (CasebridgeError, UnicodeEncodeError) as exc:
+    except _CERTIFICATE_ERRORS as exc:
         raise LocalError(f"{where}: certificate: {exc}") from None
     if carried != agency:
         raise LocalError(f"{where}: certificate: carries agency {carried}, but the bundle names {agency}")

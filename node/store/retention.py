@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from node import audit
+from node.store import audit as audit
 
 __all__ = ["PurgeSummary", "purge"]
 

@@ -1,7 +1,7 @@
 """Regenerate the committed protobuf/gRPC modules, or check that they are current.
 
-    python -m node.protogen            # rewrite proto/casebridge/v1/*_pb2*.py[i]
-    python -m node.protogen --check    # exit 1 naming the first stale file; touch nothing
+    python proto/tools/protogen.py            # rewrite proto/casebridge/v1/*_pb2*.py[i]
+    python proto/tools/protogen.py --check    # exit 1 naming the first stale file; touch nothing
 
 The .proto sources sit under ``proto/`` with paths that match their package (``casebridge/v1/...``), and
 protoc runs with ``-I proto`` so the descriptors carry the canonical file name other gRPC tools expect.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 __all__ = ["check", "generate", "main"]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PROTO_ROOT = REPO / "proto"
 PACKAGE_PREFIX = "proto"
 _GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
@@ -117,7 +117,7 @@ def check(root: Path = PROTO_ROOT) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m node.protogen", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python proto/tools/protogen.py", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="Exit non-zero if the committed modules are stale.")
     args = parser.parse_args(argv)
     if args.check:
