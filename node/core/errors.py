@@ -33,6 +33,7 @@ __all__ = [
     "PermissionRefused",
     "QuotaExceeded",
     "RemoteError",
+    "StoreUnavailable",
     "UnknownMatch",
     "fault_of",
     "peer_text",
@@ -62,6 +63,13 @@ def fault_of(error: BaseException) -> Literal["local", "remote"] | None:
     if isinstance(error, RemoteError | CryptoError | MatcherError):
         return "remote"
     return None
+
+
+class StoreUnavailable(LocalError):
+    """The node database cannot be used right now: locked by another process, read-only, or unreadable.
+
+    A person sees one line naming the database; a peer sees only ``UNAVAILABLE`` (try again later).
+    """
 
 
 class NotAPeer(RemoteError):

@@ -11,6 +11,7 @@ from node.core.errors import (
     PeerIdle,
     PermissionRefused,
     QuotaExceeded,
+    StoreUnavailable,
     UnknownMatch,
     fault_of,
 )
@@ -26,6 +27,8 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(error, UnknownMatch):
         return grpc.StatusCode.NOT_FOUND
+    if isinstance(error, StoreUnavailable):
+        return grpc.StatusCode.UNAVAILABLE
     if isinstance(error, PeerIdle):
         return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(error, QuotaExceeded | PolicyRefused):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.store.db import open_database, transaction
+from node.store.db import open_database, reading, transaction, unit_of_work
 from node.store.migrations import MIGRATIONS, Migration, migrate
 
-__all__ = ["MIGRATIONS", "Migration", "migrate", "open_database", "transaction"]
+__all__ = ["MIGRATIONS", "Migration", "migrate", "open_database", "reading", "transaction", "unit_of_work"]

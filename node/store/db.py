@@ -21,7 +21,7 @@ from node.core.errors import LocalError
 from node.core.home import NodeHome
 from node.store.migrations import migrate
 
-__all__ = ["open_database", "transaction"]
+__all__ = ["open_database", "reading", "transaction", "unit_of_work"]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -69,3 +69,24 @@ def transaction(db: Database) -> Iterator[Database]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+@contextmanager
+def unit_of_work(home: NodeHome | Path) -> Iterator[Database]:
+    """One connection and one write transaction for one use case; the connection is always closed."""
+    db = open_database(home)
+    try:
+        with transaction(db):
+            yield db
+    finally:
+        db.close()
+
+
+@contextmanager
+def reading(home: NodeHome | Path, *, create: bool = True) -> Iterator[Database]:
+    """One connection for reads only (no transaction held); always closed."""
+    db = open_database(home, create=create)
+    try:
+        yield db
+    finally:
+        db.close()
