@@ -125,13 +125,45 @@ def create_identity(
     validate_agency_code(agency)
     if now.tzinfo is None:
         raise CryptoUsageError("the certificate start time must be timezone-aware")
+    names = _distinct_names(hosts)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _self_signed_certificate(key, agency, names, now, validity_days)
+    return NodeIdentity(key_pem=_private_key_pem(key), cert_pem=certificate_pem(cert))
+
+
+def _distinct_names(hosts: Iterable[str]) -> list[str]:
+    """The non-empty ``hosts`` in order, each once; a CryptoUsageError if none is left."""
     names: list[str] = []
     for host in hosts:
         if host and host not in names:
             names.append(host)
     if not names:
         raise CryptoUsageError("a node certificate needs at least one host name or address")
-    key = ec.generate_private_key(ec.SECP256R1())
+    return names
+
+
+# Signing (TLS handshakes, disclosure releases) and, as its own root, signing its certificate; nothing else.
+_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def _self_signed_certificate(
+    key: ec.EllipticCurvePrivateKey,
+    agency: str,
+    names: list[str],
+    now: datetime,
+    validity_days: int,
+) -> x509.Certificate:
+    """The node's own root: subject and issuer name the agency, the SANs carry its URI and ``names``."""
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, agency),
@@ -141,7 +173,7 @@ def create_identity(
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(AGENCY_URI_PREFIX + agency)]
     sans.extend(_san_entry(name) for name in names)
     public = key.public_key()
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -151,20 +183,7 @@ def create_identity(
         .not_valid_after(now + timedelta(days=validity_days))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_KEY_USAGE, critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
@@ -172,13 +191,15 @@ def create_identity(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(
+
+
+def _private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         # gRPC loads the key unencrypted; the file's owner-only mode protects it.
         serialization.NoEncryption(),
     )
-    return NodeIdentity(key_pem=key_pem, cert_pem=certificate_pem(cert))
 
 
 def load_certificate(pem: bytes) -> x509.Certificate:
