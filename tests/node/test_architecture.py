@@ -31,13 +31,17 @@ def _text(node: ast.AST) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
-        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+        return "".join(str(v.value) if isinstance(v, ast.Constant) else "{}" for v in node.values)
     return None
 
 
 def _sql_literals(path: Path) -> Iterator[int]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    lines = {n.lineno for n in ast.walk(tree) if (text := _text(n)) is not None and _SQL.search(text)}
+    lines = {
+        n.lineno
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant | ast.JoinedStr) and (text := _text(n)) is not None and _SQL.search(text)
+    }
     yield from sorted(lines)
 
 
