@@ -128,9 +128,9 @@ def build_release(
     if "title" in chosen:
         release.title = case.title
     if "summary" in chosen:
-        release.summary = case.summary or ""
+        release.summary = case.summary
     if "contact" in chosen:
-        release.contact = case.contact or ""
+        release.contact = case.contact
     if "persons" in chosen:
         for person in case_store.persons_of(db, case.id):
             release.persons.append(pb.Person(name=person.name, dob=person.dob or "", role=person.role))

@@ -46,8 +46,8 @@ class NewCase(NamedTuple):
     id: int
     case_ref: str
     title: str
-    summary: str | None
-    contact: str | None
+    summary: str
+    contact: str
     opened: str | None
     created_at: str
     updated_at: str
@@ -55,8 +55,8 @@ class NewCase(NamedTuple):
 
 class CaseUpdate(NamedTuple):
     title: str
-    summary: str | None
-    contact: str | None
+    summary: str
+    contact: str
     opened: str | None
     updated_at: str
     id: int
@@ -120,8 +120,8 @@ class CaseDetails:
     id: int
     case_ref: str
     title: str
-    summary: str | None
-    contact: str | None
+    summary: str
+    contact: str
 
 
 @dataclass(frozen=True)
