@@ -82,3 +82,9 @@ def test_the_scan_reads_f_strings(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text('column = "x"\n# SELECT a FROM b\nsql = f"SELECT {column} FROM t"\n', encoding="utf-8")
     assert list(_sql_literals(sample)) == [3]
+
+
+def test_the_import_scan_sees_sqlite3(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("import os\nimport sqlite3\nfrom sqlite3 import Connection\n", encoding="utf-8")
+    assert list(_imports_sqlite3(sample)) == [2, 3]

@@ -122,21 +122,33 @@ def test_other_sqlite_errors_are_not_hidden(home: Path) -> None:
         db.close()
 
 
-def test_cases_import_with_the_database_locked_prints_one_line_and_exits_1(home: Path, tmp_path: Path) -> None:
-    path = _database(home)
-    cases = write_jsonl(synthetic_cases(3, seed=1), tmp_path / "cases.jsonl")
+def _cli_locked(home: Path, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     with _write_lock(path):
         # The CLI waits its full busy timeout for the lock, then gives up.
-        done = subprocess.run(
-            [sys.executable, "-m", "node.cli", "--home", str(home), "cases", "import", str(cases)],
+        return subprocess.run(
+            [sys.executable, "-m", "node.cli", "--home", str(home), *args],
             capture_output=True,
             text=True,
             check=False,
             timeout=120,
         )
+
+
+def _one_line_locked(done: subprocess.CompletedProcess[str], path: Path) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines == [f"Error: {path}: database is locked: another process holds the write lock; try again"]
+
+
+def test_cases_import_with_the_database_locked_prints_one_line_and_exits_1(home: Path, tmp_path: Path) -> None:
+    path = _database(home)
+    cases = write_jsonl(synthetic_cases(3, seed=1), tmp_path / "cases.jsonl")
+    _one_line_locked(_cli_locked(home, path, "cases", "import", str(cases)), path)
     count = sqlite3.connect(path).execute("SELECT COUNT(*) FROM cases").fetchone()[0]
     assert count == 0
+
+
+def test_alerts_confirm_with_the_database_locked_prints_one_line_and_exits_1(home: Path) -> None:
+    path = _database(home)
+    _one_line_locked(_cli_locked(home, path, "alerts", "confirm", "1"), path)
