@@ -126,9 +126,7 @@ def record_matches(
     at: str,
 ) -> RecordSummary:
     """Fold one completed mutual-reveal session into the alerts. Call inside a transaction."""
-    by_case: dict[int, list[MatchedKey]] = defaultdict(list)
-    for key in matched:
-        by_case[key.case_id].append(key)
+    by_case = _by_case(matched)
     new = updated = 0
     touched: set[int] = set()
     # One query for the peer's existing alerts and one executemany for the keys, instead of statements per
@@ -163,16 +161,7 @@ def record_matches(
             for key in keys
         )  # fmt: skip
         if row is None:
-            audit.append(
-                db,
-                "alert.created",
-                at=at,
-                peer=peer,
-                subject=f"alert:{alert_id}",
-                session=session_id,
-                tier=tier,
-                key_types=sorted({k.key_type for k in keys}),
-            )
+            _audit_created(db, alert_id, peer=peer, session_id=session_id, tier=tier, keys=keys, at=at)
         else:
             again_rows.append(MatchedAgain(at, alert_id))
             if row.match_state == "gone":
@@ -186,6 +175,28 @@ def record_matches(
     gone = _mark_missing(db, peer=peer, session_id=session_id, key_types=key_types, touched=touched, at=at)
     _refresh_tiers(db, peer)
     return RecordSummary(new_alerts=new, updated_alerts=updated, gone_alerts=gone)
+
+
+def _by_case(matched: Sequence[MatchedKey]) -> dict[int, list[MatchedKey]]:
+    by_case: dict[int, list[MatchedKey]] = defaultdict(list)
+    for key in matched:
+        by_case[key.case_id].append(key)
+    return by_case
+
+
+def _audit_created(
+    db: Database, alert_id: int, *, peer: str, session_id: str, tier: str, keys: Sequence[MatchedKey], at: str
+) -> None:
+    audit.append(
+        db,
+        "alert.created",
+        at=at,
+        peer=peer,
+        subject=f"alert:{alert_id}",
+        session=session_id,
+        tier=tier,
+        key_types=sorted({k.key_type for k in keys}),
+    )
 
 
 def _mark_missing(

@@ -128,17 +128,18 @@ def _hashing_seconds(ours: Sequence[str], theirs: Sequence[str], workers: int, s
         return time.perf_counter() - started
 
 
-def _load(node: _Node, phones: Sequence[str], workers: int, secret: bytes) -> None:
-    """Import the node's set through the case import, as an agency loads its cases."""
-    path = _case_file(node, phones, node.home.root / "bench-cases.jsonl")
-    db = open_database(node.home)
-    try:
-        summary = import_case_file(db, path, "jsonl", suite=DEFAULT_SUITE, secret=secret, workers=workers)
-    finally:
-        db.close()
-        path.unlink()
-    if summary.keys != len(phones):
-        raise LocalError(f"the bench import made {summary.keys} keys from {len(phones)} phones")
+def _load(sets: Sequence[tuple[_Node, Sequence[str]]], workers: int, secret: bytes) -> None:
+    """Import each node's set through the case import, as an agency loads its cases."""
+    for node, phones in sets:
+        path = _case_file(node, phones, node.home.root / "bench-cases.jsonl")
+        db = open_database(node.home)
+        try:
+            summary = import_case_file(db, path, "jsonl", suite=DEFAULT_SUITE, secret=secret, workers=workers)
+        finally:
+            db.close()
+            path.unlink()
+        if summary.keys != len(phones):
+            raise LocalError(f"the bench import made {summary.keys} keys from {len(phones)} phones")
 
 
 def _serve(node: _Node, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -229,8 +230,7 @@ def run_grpc_bench(
         progress(f"hashing 2 x {size} keys to the group")
         hashing = _hashing_seconds(ours, theirs, workers, secret)
         progress("importing both nodes' cases")
-        _load(a, ours, workers, secret)
-        _load(b, theirs, workers, secret)
+        _load(((a, ours), (b, theirs)), workers, secret)
 
         progress(f"starting the responder node on port {port_b}")
         log = root / "responder.log"

@@ -114,6 +114,28 @@ def _check_release_content(release: pb.Release) -> None:
             raise ReleaseRefused("the release names a person without a name or with an overlong one")
 
 
+def _check_release_addressing(release: pb.Release, peer: str, our_agency: str) -> None:
+    """The release comes from ``peer``, is meant for us, and lists exactly the fields it carries."""
+    if release.owner_agency != peer:
+        # The claimed owner is the sender's text: echo it into errors and the audit log only if it is a code.
+        claimed = release.owner_agency if AGENCY_CODE.fullmatch(release.owner_agency) else "another agency"
+        raise ReleaseRefused(f"the release names {claimed} as owner, but {peer} sent it")
+    if release.requester_agency != our_agency:
+        raise ReleaseRefused("the release is addressed to another agency")
+    unknown = [f for f in release.fields if f not in RELEASABLE_FIELDS]
+    if unknown or len(set(release.fields)) != len(release.fields):
+        raise ReleaseRefused("the release lists unknown or repeated fields")
+    # Only listed fields are shown, so unlisted content would be stored unseen (and unlisted persons would
+    # still decide the safeguarding marker).
+    unlisted = [
+        f
+        for f in RELEASABLE_FIELDS
+        if f not in release.fields and (release.persons if f == "persons" else getattr(release, f))
+    ]
+    if unlisted:
+        raise ReleaseRefused(f"the release carries fields it does not list: {','.join(unlisted)}")
+
+
 def accept_release(
     db: Database,
     *,
@@ -133,24 +155,7 @@ def accept_release(
         release.ParseFromString(signed.release)
     except Exception:
         raise ReleaseRefused("the signed release is not a valid Release message") from None
-    if release.owner_agency != peer:
-        # The claimed owner is the sender's text: echo it into errors and the audit log only if it is a code.
-        claimed = release.owner_agency if AGENCY_CODE.fullmatch(release.owner_agency) else "another agency"
-        raise ReleaseRefused(f"the release names {claimed} as owner, but {peer} sent it")
-    if release.requester_agency != our_agency:
-        raise ReleaseRefused("the release is addressed to another agency")
-    unknown = [f for f in release.fields if f not in RELEASABLE_FIELDS]
-    if unknown or len(set(release.fields)) != len(release.fields):
-        raise ReleaseRefused("the release lists unknown or repeated fields")
-    # Only listed fields are shown, so unlisted content would be stored unseen (and unlisted persons would
-    # still decide the safeguarding marker).
-    unlisted = [
-        f
-        for f in RELEASABLE_FIELDS
-        if f not in release.fields and (release.persons if f == "persons" else getattr(release, f))
-    ]
-    if unlisted:
-        raise ReleaseRefused(f"the release carries fields it does not list: {','.join(unlisted)}")
+    _check_release_addressing(release, peer, our_agency)
     _check_release_content(release)
     row = store.by_request(db, release.request_id, "outgoing", peer)
     if row is None:
