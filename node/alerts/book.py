@@ -17,7 +17,9 @@ from typing import Any, Literal
 from sqlite_utils import Database
 
 from node.core.errors import LocalError
+from node.store import alerts as store
 from node.store import audit as audit
+from node.store.alerts import AlertKeyRecord, AlertRecord, KeyUpsert, MatchedAgain, NewAlert, TierChange
 
 __all__ = [
     "ALERT_STATUSES",
@@ -124,202 +126,148 @@ def record_matches(
     at: str,
 ) -> RecordSummary:
     """Fold one completed mutual-reveal session into the alerts. Call inside a transaction."""
-    conn = db.conn
-    by_case: dict[int, list[MatchedKey]] = defaultdict(list)
-    for key in matched:
-        by_case[key.case_id].append(key)
+    by_case = _by_case(matched)
     new = updated = 0
     touched: set[int] = set()
     # One query for the peer's existing alerts and one executemany for the keys, instead of statements per
     # matched case: a large session matches tens of thousands of cases, and both nodes wait for this.
-    existing: dict[int, tuple[int, str]] = {
-        r[0]: (int(r[1]), r[2])
-        for r in conn.execute("SELECT case_id, id, match_state FROM alerts WHERE peer = ?", (peer,))
-    }
+    existing = store.peer_alerts_by_case(db, peer)
     # A key already matched with this peer keeps the handle it was first given, in whichever of our alerts
     # it now appears: the peer does the same, so a key both sides have seen before keeps one name on both
     # sides even when a newer case on either side joins the match.
-    known_handles: dict[bytes, bytes] = {}
-    for element, handle in conn.execute(
-        "SELECT k.element, k.match_handle FROM alert_keys k JOIN alerts a ON a.id = k.alert_id"
-        " WHERE a.peer = ? ORDER BY k.id",
-        (peer,),
-    ):
-        known_handles.setdefault(bytes(element), bytes(handle))
-    key_rows: list[tuple[object, ...]] = []
-    new_rows: list[tuple[object, ...]] = []
-    again_rows: list[tuple[str, int]] = []
+    known_handles = store.known_handles(db, peer)
+    key_rows: list[KeyUpsert] = []
+    new_rows: list[NewAlert] = []
+    again_rows: list[MatchedAgain] = []
     # Ids assigned here (as SQLite would: one past the largest) so new alerts go in with one executemany;
     # the caller's transaction holds the write lock, so no other writer can take them meanwhile.
-    next_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()[0]) + 1
+    next_id = store.next_alert_id(db)
     for case_id, keys in sorted(by_case.items()):
         row = existing.get(case_id)
         tier, _ = _strongest((k.key_type, k.tier) for k in keys)
         if row is None:
             alert_id = next_id
             next_id += 1
-            new_rows.append((alert_id, peer, case_id, tier, at, at, at))
+            new_rows.append(NewAlert(alert_id, peer, case_id, tier, at, at, at))
             new += 1
-            created = True
         else:
-            alert_id, state = row
-            created = False
+            alert_id = row.id
         touched.add(alert_id)
         key_rows.extend(
-            (
+            KeyUpsert(
                 alert_id, key.key_type, key.tier, key.element, known_handles.get(key.element, key.handle),
                 session_id, session_id, at, at,
             )
             for key in keys
         )  # fmt: skip
-        if created:
-            audit.append(
-                db,
-                "alert.created",
-                at=at,
-                peer=peer,
-                subject=f"alert:{alert_id}",
-                session=session_id,
-                tier=tier,
-                key_types=sorted({k.key_type for k in keys}),
-            )
+        if row is None:
+            _audit_created(db, alert_id, peer=peer, session_id=session_id, tier=tier, keys=keys, at=at)
         else:
-            again_rows.append((at, alert_id))
-            if state == "gone":
+            again_rows.append(MatchedAgain(at, alert_id))
+            if row.match_state == "gone":
                 updated += 1
                 audit.append(
-                    db,
-                    "alert.matched-again",
-                    at=at,
-                    peer=peer,
-                    subject=f"alert:{alert_id}",
-                    session=session_id,
+                    db, "alert.matched-again", at=at, peer=peer, subject=f"alert:{alert_id}", session=session_id
                 )
-    conn.executemany(
-        "INSERT INTO alerts (id, peer, case_id, tier, status, match_state, created_at, updated_at,"
-        " last_matched_at) VALUES (?, ?, ?, ?, 'new', 'current', ?, ?, ?)",
-        new_rows,
-    )
-    conn.executemany(
-        "UPDATE alerts SET match_state = 'current', gone_since = NULL, last_matched_at = ? WHERE id = ?",
-        again_rows,
-    )
-    conn.executemany(
-        "INSERT INTO alert_keys (alert_id, key_type, tier, element, match_handle, first_session,"
-        " last_session, first_seen, last_seen, current) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
-        " ON CONFLICT(alert_id, element) DO UPDATE SET last_seen = excluded.last_seen,"
-        " last_session = excluded.last_session, current = 1",
-        key_rows,
-    )
+    store.insert_alerts(db, new_rows)
+    store.mark_matched_again(db, again_rows)
+    store.upsert_keys(db, key_rows)
     gone = _mark_missing(db, peer=peer, session_id=session_id, key_types=key_types, touched=touched, at=at)
     _refresh_tiers(db, peer)
     return RecordSummary(new_alerts=new, updated_alerts=updated, gone_alerts=gone)
+
+
+def _by_case(matched: Sequence[MatchedKey]) -> dict[int, list[MatchedKey]]:
+    by_case: dict[int, list[MatchedKey]] = defaultdict(list)
+    for key in matched:
+        by_case[key.case_id].append(key)
+    return by_case
+
+
+def _audit_created(
+    db: Database, alert_id: int, *, peer: str, session_id: str, tier: str, keys: Sequence[MatchedKey], at: str
+) -> None:
+    audit.append(
+        db,
+        "alert.created",
+        at=at,
+        peer=peer,
+        subject=f"alert:{alert_id}",
+        session=session_id,
+        tier=tier,
+        key_types=sorted({k.key_type for k in keys}),
+    )
 
 
 def _mark_missing(
     db: Database, *, peer: str, session_id: str, key_types: Sequence[str], touched: set[int], at: str
 ) -> int:
     """Keys of this peer's alerts, of the session's key types, that the session did not match again."""
-    conn = db.conn
-    marks = ", ".join("?" for _ in key_types)
-    conn.execute(
-        "UPDATE alert_keys SET current = 0 WHERE current = 1 AND key_type IN ("  # noqa: S608  (marks only)
-        + marks
-        + ") AND last_session != ? AND alert_id IN (SELECT id FROM alerts WHERE peer = ?)",
-        (*key_types, session_id, peer),
-    )
-    rows = conn.execute(
-        "SELECT a.id FROM alerts a WHERE a.peer = ? AND a.match_state = 'current'"
-        " AND NOT EXISTS (SELECT 1 FROM alert_keys k WHERE k.alert_id = a.id AND k.current = 1)",
-        (peer,),
-    ).fetchall()
-    for (alert_id,) in rows:
-        conn.execute(
-            "UPDATE alerts SET match_state = 'gone', gone_since = ?, updated_at = ? WHERE id = ?",
-            (at, at, alert_id),
-        )
+    store.mark_keys_not_current(db, peer, session_id, key_types)
+    gone = store.alerts_left_without_keys(db, peer)
+    for alert_id in gone:
+        store.mark_gone(db, alert_id, at)
         audit.append(db, "alert.match-gone", at=at, peer=peer, subject=f"alert:{alert_id}", session=session_id)
-    return len(rows)
+    return len(gone)
 
 
 def _refresh_tiers(db: Database, peer: str) -> None:
-    conn = db.conn
     # All of the peer's alert keys in one query; only the alerts whose tier changes are written.
     tiers: dict[int, str] = {}
-    keys: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
-    for alert_id, alert_tier, key_type, tier, current in conn.execute(
-        "SELECT a.id, a.tier, k.key_type, k.tier, k.current FROM alerts a"
-        " JOIN alert_keys k ON k.alert_id = a.id WHERE a.peer = ?",
-        (peer,),
-    ):
-        tiers[alert_id] = alert_tier
-        keys[alert_id].append((key_type, tier, current))
-    changes: list[tuple[str, int]] = []
+    keys: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
+    for row in store.peer_key_tiers(db, peer):
+        tiers[row.alert_id] = row.alert_tier
+        keys[row.alert_id].append((row.key_type, row.tier, row.current))
+    changes: list[TierChange] = []
     for alert_id, rows in keys.items():
         pool = [(k, t) for k, t, c in rows if c] or [(k, t) for k, t, _ in rows]
         tier, _ = _strongest(pool)
         if tier != tiers[alert_id]:
-            changes.append((tier, alert_id))
-    conn.executemany("UPDATE alerts SET tier = ? WHERE id = ?", changes)
+            changes.append(TierChange(tier, alert_id))
+    store.set_tiers(db, changes)
 
 
-_ALERT_SQL = (
-    "SELECT a.id, a.peer, c.case_ref, a.tier, a.status, a.match_state, a.created_at, a.updated_at, a.reason,"
-    " a.safeguarding"
-    " FROM alerts a JOIN cases c ON c.id = a.case_id"
-)
+def _alert(record: AlertRecord, stored: Sequence[AlertKeyRecord]) -> Alert:
+    keys = tuple(
+        AlertKey(k.key_type, k.tier, k.match_handle.hex(), k.current, k.first_seen, k.last_seen) for k in stored
+    )
+    pool = [k for k in keys if k.current] or list(keys)
+    best = min(pool, key=lambda k: (_TIER_RANK[k.tier], k.key_type))
+    return Alert(
+        id=record.id,
+        peer=record.peer,
+        case_ref=record.case_ref,
+        tier=record.tier,
+        key_type=best.key_type,
+        match_handle=best.match_handle,
+        status=record.status,
+        match_state=record.match_state,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        reason=record.reason,
+        keys=keys,
+        safeguarding=record.safeguarding,
+    )
 
 
-def _load(db: Database, rows: Iterable[Sequence[Any]]) -> list[Alert]:
-    out: list[Alert] = []
-    for r in rows:
-        keys = tuple(
-            AlertKey(k[0], k[1], bytes(k[2]).hex(), bool(k[3]), k[4], k[5])
-            for k in db.conn.execute(
-                "SELECT key_type, tier, match_handle, current, first_seen, last_seen FROM alert_keys"
-                " WHERE alert_id = ? ORDER BY id",
-                (r[0],),
-            )
-        )
-        pool = [k for k in keys if k.current] or list(keys)
-        best = min(pool, key=lambda k: (_TIER_RANK[k.tier], k.key_type))
-        out.append(
-            Alert(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                best.key_type,
-                best.match_handle,
-                r[4],
-                r[5],
-                r[6],
-                r[7],
-                r[8],
-                keys,
-                bool(r[9]),
-            )
-        )
-    return out
+def _load(
+    db: Database, *, status: str | None = None, peer: str | None = None, alert_id: int | None = None
+) -> list[Alert]:
+    """The alerts that pass the filters, with their keys: two queries however many alerts are listed."""
+    records = store.alerts(db, status=status, peer=peer, alert_id=alert_id)
+    keys = store.alert_keys(db, status=status, peer=peer, alert_id=alert_id) if records else {}
+    return [_alert(record, keys.get(record.id, ())) for record in records]
 
 
 def list_alerts(db: Database, status: str | None = None, peer: str | None = None) -> list[Alert]:
-    where, params = [], []
-    if status is not None:
-        where.append("a.status = ?")
-        params.append(status)
-    if peer is not None:
-        where.append("a.peer = ?")
-        params.append(peer)
-    sql = _ALERT_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id"
-    return _load(db, db.conn.execute(sql, params).fetchall())
+    return _load(db, status=status, peer=peer)
 
 
 def get_alert(db: Database, alert_id: int) -> Alert:
-    rows = db.conn.execute(_ALERT_SQL + " WHERE a.id = ?", (alert_id,)).fetchall()
-    if not rows:
+    found = _load(db, alert_id=alert_id)
+    if not found:
         raise LocalError(f"no alert {alert_id}; see 'casebridge alerts list'")
-    return _load(db, rows)[0]
+    return found[0]
 
 
 def _set_status(
@@ -328,10 +276,7 @@ def _set_status(
     alert = get_alert(db, alert_id)
     if alert.status == status:
         raise LocalError(f"alert {alert_id} is already {status}")
-    db.conn.execute(
-        "UPDATE alerts SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
-        (status, reason, at, alert_id),
-    )
+    store.set_alert_status(db, alert_id, status, reason, at)
     # The reason is the analyst's free text and stays with the alert; the audit entry only records that
     # one was given.
     audit.append(

@@ -2,13 +2,15 @@
 
 The initiator runs in this process (through :func:`node.net.client.match_peer`, the code behind
 ``casebridge match``); the responder is a ``casebridge serve`` child process. Both homes are made with the
-real ``init`` and ``peers add`` commands. The elements are hashed here (timed apart: in the product that
-happens at import) and written straight into each node's database as phone match keys of one case each.
+real ``init`` and ``peers add`` commands. Each node's set goes in as a generated case file (one open case
+per phone) through the case import, as an agency's data would. Hashing to the group is also timed on its
+own (``hashing_seconds``, the figure the in-memory bench reports too), apart from the import around it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 import subprocess
@@ -17,7 +19,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -26,6 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from crypto import DEFAULT_SUITE
 from matcher.psi import Mode
 from node.bench.psi import PsiBenchResult, complete_result, make_sets
+from node.cases import import_case_file
 from node.config.settings import load_config
 from node.core.errors import LocalError
 from node.core.home import NodeHome
@@ -33,7 +35,9 @@ from node.core.workers import ParallelCrypto
 from node.net.client import match_peer
 from node.net.local import free_ports
 from node.net.tls import channel_credentials
-from node.store import open_database, transaction
+from node.store import alerts as alert_store
+from node.store import open_database, reading
+from node.store.sessions import completed_sessions
 
 __all__ = ["run_grpc_bench"]
 
@@ -44,7 +48,6 @@ KEY_TYPE = "phone"
 GRPC_FRAME_HEADER = 5  # compressed flag + 4-byte length before every message on an HTTP/2 stream
 _READY_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 15.0
-_INSERT_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -102,32 +105,41 @@ def _make_nodes(root: Path, size: int, port_a: int, port_b: int) -> tuple[_Node,
     return a, b
 
 
-def _load(node: _Node, phones: Sequence[str], elements: Sequence[bytes]) -> None:
-    """One open case per phone, each with its identifier and its stored match key, in one transaction."""
-    db = open_database(node.home)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    suite = DEFAULT_SUITE.name
-    try:
-        with transaction(db):
-            conn = db.conn
-            for start in range(0, len(phones), _INSERT_BATCH):
-                ids = range(start + 1, min(len(phones), start + _INSERT_BATCH) + 1)
-                conn.executemany(
-                    "INSERT INTO cases (id, case_ref, title, status, created_at, updated_at)"
-                    " VALUES (?, ?, 'bench', 'open', ?, ?)",
-                    ((i, f"{node.prefix}{i - 1}", now, now) for i in ids),
-                )
-                conn.executemany(
-                    "INSERT INTO identifiers (id, case_id, position, type, value) VALUES (?, ?, 0, ?, ?)",
-                    ((i, i, KEY_TYPE, phones[i - 1]) for i in ids),
-                )
-                conn.executemany(
-                    "INSERT INTO match_keys (id, case_id, identifier_id, key_type, tier, element, suite)"
-                    " VALUES (?, ?, ?, ?, 'strong', ?, ?)",
-                    ((i, i, i, KEY_TYPE, elements[i - 1], suite) for i in ids),
-                )
-    finally:
-        db.close()
+def _case_file(node: _Node, phones: Sequence[str], path: Path) -> Path:
+    """One open case per phone, in the case file format an agency exports."""
+    with path.open("w", encoding="utf-8") as out:
+        for i, phone in enumerate(phones):
+            case = {
+                "case_ref": f"{node.prefix}{i}",
+                "title": "bench",
+                "identifiers": [{"type": KEY_TYPE, "value": phone}],
+            }
+            out.write(json.dumps(case) + "\n")
+    return path
+
+
+def _hashing_seconds(ours: Sequence[str], theirs: Sequence[str], workers: int, secret: bytes) -> float:
+    """Seconds to hash both sets to the group, the part of an import that the session's keys cost."""
+    with ParallelCrypto(workers) as parallel:
+        parallel.warm_up()
+        started = time.perf_counter()
+        parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in ours])
+        parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in theirs])
+        return time.perf_counter() - started
+
+
+def _load(sets: Sequence[tuple[_Node, Sequence[str]]], workers: int, secret: bytes) -> None:
+    """Import each node's set through the case import, as an agency loads its cases."""
+    for node, phones in sets:
+        path = _case_file(node, phones, node.home.root / "bench-cases.jsonl")
+        db = open_database(node.home)
+        try:
+            summary = import_case_file(db, path, "jsonl", suite=DEFAULT_SUITE, secret=secret, workers=workers)
+        finally:
+            db.close()
+            path.unlink()
+        if summary.keys != len(phones):
+            raise LocalError(f"the bench import made {summary.keys} keys from {len(phones)} phones")
 
 
 def _serve(node: _Node, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -175,34 +187,14 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def _responder_recorded(node: _Node) -> bool:
-    db = open_database(node.home)
-    try:
-        row = db.conn.execute(
-            "SELECT COUNT(*) FROM sessions WHERE peer = ? AND role = 'responder' AND status = 'completed'",
-            (INITIATOR,),
-        ).fetchone()
-        return int(row[0]) > 0
-    finally:
-        db.close()
+    with reading(node.home) as db:
+        return completed_sessions(db, INITIATOR, "responder") > 0
 
 
 def _alerted_case_refs(node: _Node, peer: str) -> tuple[set[str], int]:
     """Case refs with an alert for ``peer``, and the number of current matched keys behind them."""
-    db = open_database(node.home)
-    try:
-        refs = {
-            r[0]
-            for r in db.conn.execute(
-                "SELECT c.case_ref FROM alerts a JOIN cases c ON c.id = a.case_id WHERE a.peer = ?", (peer,)
-            )
-        }
-        keys = db.conn.execute(
-            "SELECT COUNT(*) FROM alert_keys k JOIN alerts a ON a.id = k.alert_id WHERE a.peer = ? AND k.current = 1",
-            (peer,),
-        ).fetchone()[0]
-        return refs, int(keys)
-    finally:
-        db.close()
+    with reading(node.home) as db:
+        return alert_store.alerted_case_refs(db, peer), alert_store.current_key_count(db, peer)
 
 
 async def _session(initiator: _Node) -> tuple[int, int, str | None]:
@@ -235,17 +227,10 @@ def run_grpc_bench(
         progress("creating two node homes (init, peers add)")
         a, b = _make_nodes(root, size, port_a, port_b)
         secret = a.home.read_federation_secret()
-        with ParallelCrypto(workers) as parallel:
-            parallel.warm_up()
-            progress(f"hashing 2 x {size} keys to the group")
-            started = time.perf_counter()
-            ours_el = parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in ours])
-            theirs_el = parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in theirs])
-            hashing = time.perf_counter() - started
-        progress("loading both node databases")
-        _load(a, ours, ours_el)
-        _load(b, theirs, theirs_el)
-        del ours_el, theirs_el
+        progress(f"hashing 2 x {size} keys to the group")
+        hashing = _hashing_seconds(ours, theirs, workers, secret)
+        progress("importing both nodes' cases")
+        _load(((a, ours), (b, theirs)), workers, secret)
 
         progress(f"starting the responder node on port {port_b}")
         log = root / "responder.log"

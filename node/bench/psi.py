@@ -42,13 +42,19 @@ class PsiBenchResult:
         return asdict(self)
 
 
+def _phone(n: int) -> str:
+    return f"+316{1 + n // 10**7}{n % 10**7:07d}"
+
+
 def make_sets(size: int, seed: int = 7) -> tuple[list[str], list[str]]:
     """Two sets of ``size`` synthetic phone numbers sharing 10 %."""
     rng = random.Random(seed)  # noqa: S311 (synthetic benchmark data, reproducible on purpose)
-    pool = rng.sample(range(10**9), 2 * size)
+    # Dutch mobile numbers in the assigned ranges +3161 to +3165, so each one passes the case import's
+    # phone normalisation unchanged (already E.164) and the gRPC bench can load them as a case file.
+    pool = rng.sample(range(5 * 10**7), 2 * size)
     shared = int(size * OVERLAP)
-    ours = [f"+316{n:09d}" for n in pool[:size]]
-    theirs = ours[:shared] + [f"+316{n:09d}" for n in pool[size : 2 * size - shared]]
+    ours = [_phone(n) for n in pool[:size]]
+    theirs = ours[:shared] + [_phone(n) for n in pool[size : 2 * size - shared]]
     rng.shuffle(theirs)
     return ours, theirs
 

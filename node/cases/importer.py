@@ -34,6 +34,7 @@ from node.cases.writer import ImportProgress, write_cases
 from node.core.errors import LocalError
 from node.core.workers import ParallelCrypto
 from node.store import transaction
+from node.store.cases import set_import_cache
 
 __all__ = ["CaseFormat", "ImportProgress", "format_for", "import_case_file"]
 
@@ -206,7 +207,7 @@ def _import(
     n_workers = workers or os.cpu_count() or 1
     prepared = _prepare(path, fmt, n_workers, report)
     key_types = [key_type for key_type, _ in prepared.keys]
-    db.conn.execute(f"PRAGMA cache_size = -{_IMPORT_CACHE_KIB}")
+    set_import_cache(db, _IMPORT_CACHE_KIB)
     with ParallelCrypto(n_workers) as crypto, transaction(db):
         added, updated = write_cases(
             db,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 from sqlite_utils import Database
 
+from node.core.clock import SYSTEM, Clock
 from node.core.errors import LocalError
+from node.store import cases as store
 from node.store import transaction
 
 __all__ = ["CaseRow", "StatusFilter", "close_case", "list_cases"]
@@ -40,30 +41,20 @@ class CaseRow:
         }
 
 
-_LIST_SQL = """
-SELECT c.case_ref, c.title, c.status, c.opened,
-       (SELECT COUNT(*) FROM identifiers i WHERE i.case_id = c.id),
-       (SELECT COUNT(*) FROM persons p WHERE p.case_id = c.id),
-       (SELECT COUNT(*) FROM match_keys k WHERE k.case_id = c.id),
-       c.updated_at
-FROM cases c
-WHERE ? = 'all' OR c.status = ?
-ORDER BY c.case_ref
-"""
-
-
 def list_cases(db: Database, status: StatusFilter = "all") -> list[CaseRow]:
-    return [CaseRow(*row) for row in db.conn.execute(_LIST_SQL, (status, status))]
+    return [
+        CaseRow(c.case_ref, c.title, c.status, c.opened, c.identifiers, c.persons, c.keys, c.updated_at)
+        for c in store.case_listing(db, status)
+    ]
 
 
-def close_case(db: Database, case_ref: str) -> bool:
+def close_case(db: Database, case_ref: str, *, clock: Clock = SYSTEM) -> bool:
     """Close a case so its keys stop taking part in matching. False if it was already closed."""
     with transaction(db):
-        row = db.conn.execute("SELECT id, status FROM cases WHERE case_ref = ?", (case_ref,)).fetchone()
-        if row is None:
+        case = store.case_state(db, case_ref)
+        if case is None:
             raise LocalError(f"no case {case_ref!r} in this node; see 'casebridge cases list'")
-        if row[1] == "closed":
+        if case.status == "closed":
             return False
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        db.conn.execute("UPDATE cases SET status = 'closed', updated_at = ? WHERE id = ?", (now, row[0]))
+        store.set_case_status(db, case.id, "closed", clock.now_iso())
     return True

@@ -36,7 +36,7 @@ def audit_verify(obj: CliContext) -> None:
     """
     db = open_database(obj.node())
     problems = audit_log.verify(db)
-    count = db.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
+    count = audit_log.count(db)
     if problems:
         for problem in problems:
             click.echo(f"audit log broken: {problem}", err=True)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 
 from node.core.errors import LocalError, RemoteError
+from node.store import disclosures as store
+from node.store.disclosures import DisclosureRecord
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 __all__ = [
@@ -155,25 +155,24 @@ def store_decision(
     received.
     """
     if release is not None and signed is not None:
-        db.conn.execute(
-            "UPDATE disclosures SET status = ?, fields = ?, release = ?, signature = ?, safeguarding = ?,"
-            " decided_at = ?, updated_at = ?, delivered = ? WHERE id = ?",
-            (status, json.dumps(list(release.fields)), signed.release, signed.signature, int(release.safeguarding),
-             at, at, int(delivered), disclosure_id),
-        )  # fmt: skip
-    else:
-        db.conn.execute(
-            "UPDATE disclosures SET status = ?, reason = ?, decided_at = ?, updated_at = ?, delivered = ? WHERE id = ?",
-            (status, reason, at, at, int(delivered), disclosure_id),
+        store.set_decision(
+            db,
+            disclosure_id,
+            status=status,
+            at=at,
+            delivered=delivered,
+            fields=list(release.fields),
+            release=signed.release,
+            signature=signed.signature,
+            safeguarding=release.safeguarding,
         )
+    else:
+        store.set_decision(db, disclosure_id, status=status, at=at, delivered=delivered, reason=reason)
 
 
 def mark_delivery(db: Database, disclosure_id: int, at: str, error: str | None = None) -> None:
     """Record whether our last step reached the peer (``error`` None) or why not. Call inside a transaction."""
-    db.conn.execute(
-        "UPDATE disclosures SET delivered = ?, delivery_error = ?, updated_at = ? WHERE id = ?",
-        (int(error is None), error, at, disclosure_id),
-    )
+    store.set_delivery(db, disclosure_id, at, error)
 
 
 def _release_fields(release: pb.Release) -> dict[str, Any]:
@@ -186,60 +185,43 @@ def _release_fields(release: pb.Release) -> dict[str, Any]:
     return out
 
 
-_SQL = (
-    "SELECT d.id, d.request_id, d.direction, d.peer, d.alert_id, d.match_handle, d.purpose, d.legal_basis,"
-    " d.handling, d.status, d.reason, d.fields, d.release, d.safeguarding, d.created_at, d.updated_at,"
-    " c.case_ref, d.delivered, d.delivery_error FROM disclosures d"
-    " LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN cases c ON c.id = a.case_id"
-)
-
-
-def _load(row: Sequence[Any]) -> Disclosure:
+def _load(row: DisclosureRecord) -> Disclosure:
     released = None
     owner_case = None
-    if row[12] is not None:
+    if row.release is not None:
         release = pb.Release()
-        release.ParseFromString(bytes(row[12]))
+        release.ParseFromString(row.release)
         released = _release_fields(release)
         owner_case = release.case_ref
-    direction = row[2]
     return Disclosure(
-        id=row[0],
-        request_id=row[1],
-        direction=direction,
-        peer=row[3],
-        alert_id=row[4],
-        match_handle=bytes(row[5]).hex(),
-        purpose=row[6],
-        legal_basis=row[7],
-        handling=row[8],
-        status=row[9],
-        reason=row[10],
-        fields=tuple(json.loads(row[11])) if row[11] else (),
+        id=row.id,
+        request_id=row.request_id,
+        direction=row.direction,
+        peer=row.peer,
+        alert_id=row.alert_id,
+        match_handle=row.match_handle.hex(),
+        purpose=row.purpose,
+        legal_basis=row.legal_basis,
+        handling=row.handling,
+        status=row.status,
+        reason=row.reason,
+        fields=row.fields,
         released=released,
-        safeguarding=bool(row[13]),
-        created_at=row[14],
-        updated_at=row[15],
-        case_ref=row[16] if direction == "incoming" else owner_case,
-        delivered=bool(row[17]),
-        delivery_error=row[18],
+        safeguarding=row.safeguarding,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        case_ref=row.alert_case_ref if row.direction == "incoming" else owner_case,
+        delivered=row.delivered,
+        delivery_error=row.delivery_error,
     )
 
 
 def get_disclosure(db: Database, disclosure_id: int) -> Disclosure:
-    row = db.conn.execute(_SQL + " WHERE d.id = ?", (disclosure_id,)).fetchone()
+    row = store.disclosure(db, disclosure_id)
     if row is None:
         raise LocalError(f"no disclosure {disclosure_id}; see 'casebridge disclose list'")
     return _load(row)
 
 
 def list_disclosures(db: Database, direction: str | None = None, status: str | None = None) -> list[Disclosure]:
-    where, params = [], []
-    if direction:
-        where.append("d.direction = ?")
-        params.append(direction)
-    if status:
-        where.append("d.status = ?")
-        params.append(status)
-    sql = _SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY d.id"
-    return [_load(r) for r in db.conn.execute(sql, params).fetchall()]
+    return [_load(r) for r in store.disclosures(db, direction, status)]

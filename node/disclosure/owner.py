@@ -19,7 +19,11 @@ from node.disclosure.model import (
     get_disclosure,
     store_decision,
 )
+from node.store import alerts as alert_store
 from node.store import audit as audit
+from node.store import cases as case_store
+from node.store import disclosures as store
+from node.store.disclosures import NewDisclosure
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 __all__ = [
@@ -49,45 +53,36 @@ def accept_request(db: Database, *, peer: str, request: pb.DisclosureRequest, at
         raise ReleaseRefused("handling: expected H0, H1, H2 or H3")
     purpose = checked_text(request.purpose, "purpose", ReleaseRefused)
     legal_basis = checked_text(request.legal_basis, "legal_basis", ReleaseRefused)
-    existing = db.conn.execute(
-        "SELECT id, peer, match_handle FROM disclosures WHERE request_id = ? AND direction = 'incoming'",
-        (request.request_id,),
-    ).fetchone()
+    existing = store.by_request(db, request.request_id, "incoming")
     if existing is not None:
-        if existing[1] != peer or bytes(existing[2]) != request.match_handle:
+        if existing.peer != peer or existing.match_handle != request.match_handle:
             raise ReleaseRefused("request_id: already used for another request")
-        return get_disclosure(db, int(existing[0])), True
+        return get_disclosure(db, existing.id), True
     # Only alerts with the requesting agency are searched: an agency that is not the match partner gets the
     # same answer as for a handle that does not exist.
     # When several of our cases hold the matched key, the request is about the first alert that names it.
-    row = db.conn.execute(
-        "SELECT a.id FROM alert_keys k JOIN alerts a ON a.id = k.alert_id WHERE k.match_handle = ? AND a.peer = ?"
-        " ORDER BY a.id LIMIT 1",
-        (request.match_handle, peer),
-    ).fetchone()
-    if row is None:
+    alert_id = alert_store.first_alert_with_handle(db, request.match_handle, peer)
+    if alert_id is None:
         raise UnknownMatch("no match with your agency under that handle")
-    pending = db.conn.execute(
-        "SELECT COUNT(*) FROM disclosures WHERE peer = ? AND direction = 'incoming' AND status = 'pending'",
-        (peer,),
-    ).fetchone()[0]
+    pending = store.pending_incoming_count(db, peer)
     if pending >= MAX_PENDING_PER_PEER:
         raise QuotaExceeded(
             f"{peer} already has {pending} requests waiting for a decision here; ask again once some are decided"
         )
-    cursor = db.conn.execute(
-        "INSERT INTO disclosures (request_id, direction, peer, alert_id, match_handle, purpose, legal_basis,"
-        " handling, status, created_at, updated_at) VALUES (?, 'incoming', ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-        (request.request_id, peer, int(row[0]), request.match_handle, purpose, legal_basis, handling, at, at),
-    )
-    disclosure_id = int(cursor.lastrowid or 0)
+    disclosure_id = store.insert_disclosure(
+        db,
+        NewDisclosure(
+            request.request_id, "incoming", peer, alert_id, request.match_handle, purpose, legal_basis, handling,
+            created_at=at, delivered=True,
+        ),
+    )  # fmt: skip
     audit.append(
         db,
         "disclosure.request-received",
         at=at,
         peer=peer,
         subject=f"disclosure:{disclosure_id}",
-        alert=int(row[0]),
+        alert=alert_id,
         request=request.request_id,
         handling=handling,
     )
@@ -95,19 +90,16 @@ def accept_request(db: Database, *, peer: str, request: pb.DisclosureRequest, at
 
 
 def _pending_incoming(db: Database, disclosure_id: int) -> tuple[str, str, bytes, int, str]:
-    row = db.conn.execute(
-        "SELECT request_id, peer, match_handle, alert_id, handling, direction, status FROM disclosures WHERE id = ?",
-        (disclosure_id,),
-    ).fetchone()
+    row = store.disclosure(db, disclosure_id)
     if row is None:
         raise LocalError(f"no disclosure {disclosure_id}; see 'casebridge disclose list'")
-    if row[5] != "incoming":
+    if row.direction != "incoming":
         raise LocalError(f"disclosure {disclosure_id} is our own request; only the owner decides on it")
-    if row[6] != "pending":
-        raise LocalError(f"disclosure {disclosure_id} was already {row[6]}")
-    if row[3] is None:
+    if row.status != "pending":
+        raise LocalError(f"disclosure {disclosure_id} was already {row.status}")
+    if row.alert_id is None:
         raise LocalError(f"disclosure {disclosure_id}: its alert no longer exists")
-    return row[0], row[1], bytes(row[2]), int(row[3]), row[4]
+    return row.request_id, row.peer, row.match_handle, row.alert_id, row.handling
 
 
 def build_release(
@@ -119,11 +111,10 @@ def build_release(
     if unknown or not chosen:
         raise LocalError(f"--fields: choose from {','.join(RELEASABLE_FIELDS)} (got {','.join(fields) or 'none'})")
     request_id, peer, handle, alert_id, handling = _pending_incoming(db, disclosure_id)
-    case = db.conn.execute(
-        "SELECT c.id, c.case_ref, c.title, c.summary, c.contact FROM alerts a JOIN cases c ON c.id = a.case_id"
-        " WHERE a.id = ?",
-        (alert_id,),
-    ).fetchone()
+    case_id = alert_store.alert_case_id(db, alert_id)
+    case = case_store.case_details(db, case_id) if case_id is not None else None
+    if case is None:
+        raise LocalError(f"disclosure {disclosure_id}: its alert no longer exists")
     release = pb.Release(
         request_id=request_id,
         match_handle=handle,
@@ -131,20 +122,18 @@ def build_release(
         requester_agency=peer,
         handling=HANDLING_TO_WIRE[handling],
         fields=chosen,
-        case_ref=case[1],
+        case_ref=case.case_ref,
     )
     release.released_at.FromDatetime(now)
     if "title" in chosen:
-        release.title = case[2]
+        release.title = case.title
     if "summary" in chosen:
-        release.summary = case[3]
+        release.summary = case.summary
     if "contact" in chosen:
-        release.contact = case[4]
+        release.contact = case.contact
     if "persons" in chosen:
-        for name, dob, role in db.conn.execute(
-            "SELECT name, dob, role FROM persons WHERE case_id = ? ORDER BY position", (case[0],)
-        ):
-            release.persons.append(pb.Person(name=name, dob=dob or "", role=role))
+        for person in case_store.persons_of(db, case.id):
+            release.persons.append(pb.Person(name=person.name, dob=person.dob or "", role=person.role))
         release.safeguarding = any(p.role == "victim" for p in release.persons)
     return release
 
@@ -191,13 +180,9 @@ def record_denial(db: Database, disclosure_id: int, reason: str, at: str) -> Dis
 
 def stored_decision(db: Database, disclosure_id: int) -> pb.SignedRelease | pb.Denial:
     """Our recorded decision on an incoming request, to send it (again)."""
-    row = db.conn.execute(
-        "SELECT request_id, match_handle, status, release, signature, reason FROM disclosures"
-        " WHERE id = ? AND direction = 'incoming'",
-        (disclosure_id,),
-    ).fetchone()
-    if row is None or row[2] not in ("approved", "denied"):
+    row = store.disclosure(db, disclosure_id)
+    if row is None or row.direction != "incoming" or row.status not in ("approved", "denied"):
         raise LocalError(f"disclosure {disclosure_id} is not a request we decided on")
-    if row[2] == "approved":
-        return pb.SignedRelease(release=bytes(row[3]), signature=bytes(row[4]))
-    return pb.Denial(request_id=row[0], match_handle=bytes(row[1]), reason=row[5])
+    if row.status == "approved":
+        return pb.SignedRelease(release=row.release or b"", signature=row.signature or b"")
+    return pb.Denial(request_id=row.request_id, match_handle=row.match_handle, reason=row.reason or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import cast
 
 from cryptography import x509
 from sqlite_utils import Database
@@ -25,7 +26,10 @@ from node.disclosure.model import (
     get_disclosure,
     store_decision,
 )
+from node.store import alerts as alert_store
 from node.store import audit as audit
+from node.store import disclosures as store
+from node.store.disclosures import NewDisclosure
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
 __all__ = ["accept_denial", "accept_release", "prepare_request", "record_outgoing"]
@@ -37,41 +41,26 @@ def prepare_request(db: Database, alert_id: int, purpose: str, legal_basis: str,
         raise LocalError(f"--handling: expected one of {', '.join(HANDLING_CODES)}")
     purpose = checked_text(purpose, "--purpose", LocalError)
     legal_basis = checked_text(legal_basis, "--legal-basis", LocalError)
-    row = db.conn.execute("SELECT peer, status FROM alerts WHERE id = ?", (alert_id,)).fetchone()
-    if row is None:
+    alert = alert_store.alert_state(db, alert_id)
+    if alert is None:
         raise LocalError(f"no alert {alert_id}; see 'casebridge alerts list'")
-    peer, status = row
-    if status == "dismissed":
+    if alert.status == "dismissed":
         raise LocalError(f"alert {alert_id} was dismissed; confirm it before asking for details")
-    key = db.conn.execute(
-        "SELECT match_handle FROM alert_keys WHERE alert_id = ?"
-        " ORDER BY current DESC, CASE tier WHEN 'strong' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, id LIMIT 1",
-        (alert_id,),
-    ).fetchone()
-    if key is None:
+    handle = alert_store.best_handle(db, alert_id)
+    if handle is None:
         raise LocalError(f"alert {alert_id} has no matched key to refer to")
-    return OutgoingRequest(str(uuid.uuid4()), peer, alert_id, bytes(key[0]), purpose, legal_basis, handling)
+    return OutgoingRequest(str(uuid.uuid4()), alert.peer, alert_id, handle, purpose, legal_basis, handling)
 
 
 def record_outgoing(db: Database, request: OutgoingRequest, at: str) -> int:
     """Store a request before it is sent (not yet delivered). Call inside a transaction."""
-    cursor = db.conn.execute(
-        "INSERT INTO disclosures (request_id, direction, peer, alert_id, match_handle, purpose, legal_basis,"
-        " handling, status, created_at, updated_at, delivered)"
-        " VALUES (?, 'outgoing', ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0)",
-        (
-            request.request_id,
-            request.peer,
-            request.alert_id,
-            request.match_handle,
-            request.purpose,
-            request.legal_basis,
-            request.handling,
-            at,
-            at,
+    disclosure_id = store.insert_disclosure(
+        db,
+        NewDisclosure(
+            request.request_id, "outgoing", request.peer, request.alert_id, request.match_handle, request.purpose,
+            request.legal_basis, request.handling, created_at=at, delivered=False,
         ),
-    )
-    disclosure_id = int(cursor.lastrowid or 0)
+    )  # fmt: skip
     audit.append(
         db,
         "disclosure.requested",
@@ -90,32 +79,25 @@ MAX_PERSONS = 200
 MAX_FIELD_TEXT = 20_000
 
 
-def _stored(db: Database, disclosure_id: int, column: str) -> object:
-    value = db.conn.execute(f"SELECT {column} FROM disclosures WHERE id = ?", (disclosure_id,)).fetchone()[0]  # noqa: S608
-    return bytes(value) if isinstance(value, bytes | memoryview) else value
-
-
 def stored_request(db: Database, disclosure_id: int) -> OutgoingRequest:
     """Our pending request as recorded, to send it (again)."""
-    row = db.conn.execute(
-        "SELECT request_id, peer, alert_id, match_handle, purpose, legal_basis, handling FROM disclosures"
-        " WHERE id = ? AND direction = 'outgoing' AND status = 'pending'",
-        (disclosure_id,),
-    ).fetchone()
-    if row is None:
+    row = store.disclosure(db, disclosure_id)
+    if row is None or row.direction != "outgoing" or row.status != "pending":
         raise LocalError(f"disclosure {disclosure_id} is not a pending request of ours")
-    return OutgoingRequest(row[0], row[1], row[2], bytes(row[3]), row[4], row[5], row[6])
+    # alert_id is None once retention purged the alert; the request is still sent (it does not carry the id).
+    alert_id = cast(int, row.alert_id)
+    return OutgoingRequest(
+        row.request_id, row.peer, alert_id, row.match_handle, row.purpose, row.legal_basis, row.handling
+    )
 
 
 def record_owner_refusal(db: Database, disclosure_id: int, reason: str, at: str) -> None:
     """The owner's node refused our request outright (it is not retried). Call inside a transaction."""
-    peer = db.conn.execute("SELECT peer FROM disclosures WHERE id = ?", (disclosure_id,)).fetchone()[0]
-    db.conn.execute(
-        "UPDATE disclosures SET status = 'refused', reason = ?, delivered = 1, delivery_error = NULL,"
-        " decided_at = ?, updated_at = ? WHERE id = ?",
-        (reason, at, at, disclosure_id),
-    )
-    audit.append(db, "disclosure.refused-by-owner", at=at, peer=peer, subject=f"disclosure:{disclosure_id}")
+    row = store.disclosure(db, disclosure_id)
+    if row is None:
+        raise LocalError(f"no disclosure {disclosure_id}; see 'casebridge disclose list'")
+    store.set_owner_refusal(db, disclosure_id, reason, at)
+    audit.append(db, "disclosure.refused-by-owner", at=at, peer=row.peer, subject=f"disclosure:{disclosure_id}")
 
 
 def _check_release_content(release: pb.Release) -> None:
@@ -130,6 +112,28 @@ def _check_release_content(release: pb.Release) -> None:
             raise ReleaseRefused("the release names a person with an unknown role or a malformed date of birth")
         if not person.name or len(person.name) > MAX_TEXT:
             raise ReleaseRefused("the release names a person without a name or with an overlong one")
+
+
+def _check_release_addressing(release: pb.Release, peer: str, our_agency: str) -> None:
+    """The release comes from ``peer``, is meant for us, and lists exactly the fields it carries."""
+    if release.owner_agency != peer:
+        # The claimed owner is the sender's text: echo it into errors and the audit log only if it is a code.
+        claimed = release.owner_agency if AGENCY_CODE.fullmatch(release.owner_agency) else "another agency"
+        raise ReleaseRefused(f"the release names {claimed} as owner, but {peer} sent it")
+    if release.requester_agency != our_agency:
+        raise ReleaseRefused("the release is addressed to another agency")
+    unknown = [f for f in release.fields if f not in RELEASABLE_FIELDS]
+    if unknown or len(set(release.fields)) != len(release.fields):
+        raise ReleaseRefused("the release lists unknown or repeated fields")
+    # Only listed fields are shown, so unlisted content would be stored unseen (and unlisted persons would
+    # still decide the safeguarding marker).
+    unlisted = [
+        f
+        for f in RELEASABLE_FIELDS
+        if f not in release.fields and (release.persons if f == "persons" else getattr(release, f))
+    ]
+    if unlisted:
+        raise ReleaseRefused(f"the release carries fields it does not list: {','.join(unlisted)}")
 
 
 def accept_release(
@@ -151,47 +155,26 @@ def accept_release(
         release.ParseFromString(signed.release)
     except Exception:
         raise ReleaseRefused("the signed release is not a valid Release message") from None
-    if release.owner_agency != peer:
-        # The claimed owner is the sender's text: echo it into errors and the audit log only if it is a code.
-        claimed = release.owner_agency if AGENCY_CODE.fullmatch(release.owner_agency) else "another agency"
-        raise ReleaseRefused(f"the release names {claimed} as owner, but {peer} sent it")
-    if release.requester_agency != our_agency:
-        raise ReleaseRefused("the release is addressed to another agency")
-    unknown = [f for f in release.fields if f not in RELEASABLE_FIELDS]
-    if unknown or len(set(release.fields)) != len(release.fields):
-        raise ReleaseRefused("the release lists unknown or repeated fields")
-    # Only listed fields are shown, so unlisted content would be stored unseen (and unlisted persons would
-    # still decide the safeguarding marker).
-    unlisted = [
-        f
-        for f in RELEASABLE_FIELDS
-        if f not in release.fields and (release.persons if f == "persons" else getattr(release, f))
-    ]
-    if unlisted:
-        raise ReleaseRefused(f"the release carries fields it does not list: {','.join(unlisted)}")
+    _check_release_addressing(release, peer, our_agency)
     _check_release_content(release)
-    row = db.conn.execute(
-        "SELECT id, match_handle, status, alert_id, handling FROM disclosures"
-        " WHERE request_id = ? AND direction = 'outgoing' AND peer = ?",
-        (release.request_id, peer),
-    ).fetchone()
+    row = store.by_request(db, release.request_id, "outgoing", peer)
     if row is None:
         raise UnknownMatch("no request of ours to that agency has this request id")
-    disclosure_id, handle, status, alert_id, handling = row
-    if bytes(handle) != release.match_handle:
+    disclosure_id, status, alert_id, handling = row.id, row.status, row.alert_id, row.handling
+    if row.match_handle != release.match_handle:
         raise ReleaseRefused("the release refers to another match than our request")
     if HANDLING_FROM_WIRE.get(release.handling) != handling:
         raise ReleaseRefused("the release carries another handling code than our request")
     victim = any(p.role == "victim" for p in release.persons)
     if release.safeguarding != victim:
         raise ReleaseRefused("the release's safeguarding marker does not fit its persons")
-    if status == "approved" and _stored(db, disclosure_id, "release") == signed.release:
+    if status == "approved" and row.release == signed.release:
         return get_disclosure(db, disclosure_id)  # delivered again (the owner retried): nothing changes
     if status != "pending":
         raise ReleaseRefused(f"our request was already {status}")
     store_decision(db, disclosure_id, status="approved", at=at, release=release, signed=signed)
     if victim and alert_id is not None:
-        db.conn.execute("UPDATE alerts SET safeguarding = 1, updated_at = ? WHERE id = ?", (at, alert_id))
+        alert_store.mark_safeguarding(db, alert_id, at)
     audit.append(
         db,
         "disclosure.released",
@@ -207,17 +190,14 @@ def accept_release(
 
 
 def accept_denial(db: Database, *, peer: str, denial: pb.Denial, at: str) -> Disclosure:
-    row = db.conn.execute(
-        "SELECT id, match_handle, status FROM disclosures WHERE request_id = ? AND direction = 'outgoing' AND peer = ?",
-        (denial.request_id, peer),
-    ).fetchone()
+    row = store.by_request(db, denial.request_id, "outgoing", peer)
     if row is None:
         raise UnknownMatch("no request of ours to that agency has this request id")
-    disclosure_id, handle, status = row
-    if bytes(handle) != denial.match_handle:
+    disclosure_id, status = row.id, row.status
+    if row.match_handle != denial.match_handle:
         raise ReleaseRefused("the denial refers to another match than our request")
     reason = checked_text(denial.reason, "reason", ReleaseRefused)
-    if status == "denied" and _stored(db, disclosure_id, "reason") == reason:
+    if status == "denied" and row.reason == reason:
         return get_disclosure(db, disclosure_id)  # delivered again (the owner retried): nothing changes
     if status != "pending":
         raise ReleaseRefused(f"our request was already {status}")

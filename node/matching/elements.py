@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from node.store.keys import session_keys
+
 __all__ = ["KeyRow", "SessionInput", "load_session_input"]
 
 
@@ -31,13 +33,6 @@ class SessionInput:
 
 def load_session_input(db: Database, suite: str, key_types: Sequence[str]) -> SessionInput:
     """Every key of an open case whose type is in ``key_types`` (closed cases never match)."""
-    if not key_types:
-        return SessionInput(())
-    marks = ", ".join("?" for _ in key_types)
-    sql = (
-        "SELECT k.case_id, k.key_type, k.tier, k.element FROM match_keys k"  # noqa: S608  (marks only)
-        " JOIN cases c ON c.id = k.case_id"
-        f" WHERE k.suite = ? AND k.key_type IN ({marks}) AND c.status = 'open' ORDER BY k.id"
+    return SessionInput(
+        tuple(KeyRow(k.case_id, k.key_type, k.tier, k.element) for k in session_keys(db, suite, key_types))
     )
-    rows = tuple(KeyRow(r[0], r[1], r[2], bytes(r[3])) for r in db.conn.execute(sql, (suite, *key_types)))
-    return SessionInput(rows)

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-__all__ = ["GENESIS", "AuditEntry", "AuditProblem", "append", "entries", "verify"]
+__all__ = ["GENESIS", "AuditEntry", "AuditProblem", "append", "count", "entries", "verify"]
 
 GENESIS = "0" * 64
 
@@ -103,6 +103,11 @@ def entries(db: Database, *, limit: int | None = None) -> list[AuditEntry]:
     if limit is not None:
         rows = rows[-limit:] if limit > 0 else []
     return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+
+
+def count(db: Database) -> int:
+    """How many entries the log holds."""
+    return db.table("audit").count
 
 
 def verify(db: Database) -> list[AuditProblem]:

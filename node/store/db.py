@@ -7,29 +7,66 @@
   recent commits in that case, and a peer may already have acted on them). Our writes are few and batched
   -- an import of any size is one transaction -- so the extra fsync per commit costs nothing measurable.
 * foreign keys on: SQLite leaves them off per connection unless asked.
+
+A database that cannot be used right now -- locked by another process, read-only, unopenable, a disk
+error -- raises :class:`~node.core.errors.StoreUnavailable` with one line naming the file and what to do,
+wherever SQLite reports it: opening, beginning, inside or committing a transaction.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from node.core.errors import LocalError
+from node.core.errors import LocalError, StoreUnavailable
 from node.core.home import NodeHome
 from node.store.migrations import migrate
 
-__all__ = ["open_database", "reading", "transaction", "unit_of_work"]
+__all__ = ["BUSY_TIMEOUT_MS", "open_database", "reading", "store_unavailable", "transaction", "unit_of_work"]
 
 BUSY_TIMEOUT_MS = 10_000
 
 
-def open_database(home: NodeHome | Path, *, create: bool = True) -> Database:
+def store_unavailable(path: Path | str, error: sqlite3.OperationalError) -> StoreUnavailable | None:
+    """The one-line error for a database that cannot be used now, or None for any other SQLite error.
+
+    SQLite's own text is matched because Python's ``sqlite3`` only exposes the error code on 3.11+ and
+    the extended codes vary; the message is never shown, only the file name and what to do.
+    """
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return StoreUnavailable(f"{path}: database is locked: another process holds the write lock; try again")
+    if "readonly" in text or "read-only" in text:
+        return StoreUnavailable(f"{path}: database is read-only: check permissions on {path} and its directory")
+    if "unable to open" in text:
+        return StoreUnavailable(f"{path}: cannot open the database file: check permissions on {Path(path).parent}")
+    if "disk i/o" in text or "disk is full" in text:
+        return StoreUnavailable(f"{path}: the disk or the database file failed ({text}); check the disk, try again")
+    return None
+
+
+def _open_failed(path: Path, error: Exception) -> LocalError:
+    if isinstance(error, sqlite3.OperationalError) and (unavailable := store_unavailable(path, error)) is not None:
+        return unavailable
+    return LocalError(f"{path}: cannot open the database ({error})")
+
+
+def _file_of(db: Database) -> str:
+    for row in db.conn.execute("PRAGMA database_list"):
+        if row[1] == "main":
+            return str(row[2]) or ":memory:"
+    return "the node database"
+
+
+def open_database(home: NodeHome | Path, *, create: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
     """The node database, migrated to the current schema.
 
     ``home`` is a :class:`NodeHome` or a path straight to a database file (tests, tools).
+    ``busy_timeout_ms`` is how long a write waits for another process's write lock before giving up.
     """
     path = home.database if isinstance(home, NodeHome) else home
     if not path.parent.is_dir():
@@ -40,13 +77,21 @@ def open_database(home: NodeHome | Path, *, create: bool = True) -> Database:
         raise LocalError(f"{path}: no database yet; import cases first")
     try:
         db = Database(path, execute_plugins=False)
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except Exception as exc:  # sqlite3 errors carry paths at most, never row data
+        raise _open_failed(path, exc) from None
+    try:
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         db.enable_wal()
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
-    except Exception as exc:  # sqlite3 errors carry paths at most, never row data
-        raise LocalError(f"{path}: cannot open the database ({exc})") from None
-    migrate(db)
+    except Exception as exc:
+        db.close()
+        raise _open_failed(path, exc) from None
+    try:
+        migrate(db)
+    except sqlite3.OperationalError as exc:
+        db.close()
+        raise _open_failed(path, exc) from None
     return db
 
 
@@ -60,15 +105,22 @@ def transaction(db: Database) -> Iterator[Database]:
     conn = db.conn
     if conn.in_transaction:
         raise LocalError("a transaction is already open on this connection")
-    conn.execute("BEGIN IMMEDIATE")
     try:
-        yield db
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    else:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
         conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if conn.in_transaction:  # a failed COMMIT leaves the transaction open
+            conn.execute("ROLLBACK")
+        unavailable = store_unavailable(_file_of(db), exc)
+        if unavailable is None:
+            raise
+        raise unavailable from None
 
 
 @contextmanager

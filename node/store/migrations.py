@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlite_utils import Database
+
+from node.core.clock import SYSTEM, Clock
 
 __all__ = ["MIGRATIONS", "Migration", "migrate", "migration"]
 
@@ -39,8 +40,8 @@ def migration(name: str) -> Callable[[Callable[[Database], None]], Callable[[Dat
     return register
 
 
-def migrate(db: Database) -> list[str]:
-    """Apply every migration not yet recorded; returns the names applied now."""
+def migrate(db: Database, clock: Clock = SYSTEM) -> list[str]:
+    """Apply every migration not yet recorded; returns the names applied now (stamped by ``clock``)."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     applied_now: list[str] = []
     # The database is opened for every unit of work (each RPC, each command): when nothing is missing, a
@@ -59,7 +60,7 @@ def migrate(db: Database) -> list[str]:
                 m.apply(db)
                 conn.execute(
                     "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
-                    (m.name, datetime.now(UTC).isoformat(timespec="seconds")),
+                    (m.name, clock.now_iso()),
                 )
                 applied_now.append(m.name)
         except BaseException:

@@ -14,6 +14,7 @@ from node.core.errors import RemoteError
 __all__ = [
     "SessionIdReused",
     "SessionRecord",
+    "completed_sessions",
     "finish_session",
     "keys_received_today",
     "mark_interrupted",
@@ -102,6 +103,11 @@ def keys_received_today(db: Database, peer: str, day: str) -> int:
         (peer, day),
     ).fetchone()
     return int(row[0])
+
+
+def completed_sessions(db: Database, peer: str, role: str) -> int:
+    """How many sessions with ``peer`` in ``role`` completed."""
+    return db.table("sessions").count_where("peer = ? AND role = ? AND status = 'completed'", [peer, role])
 
 
 def mark_interrupted(db: Database, at: str) -> list[str]:
