@@ -10,6 +10,7 @@ change is therefore either in the config *and* audited, or in neither.
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -294,7 +295,33 @@ def remove(ops: Operations, code: str) -> Peer:
     return peer
 
 
-def _check_one(ops: Operations, peer: Peer) -> PeerCheck:
+@dataclass(frozen=True)
+class _Pinned:
+    code: str
+    certificate: Path
+    fingerprint: str
+
+
+def _pinned(ops: Operations) -> list[_Pinned]:
+    """The peers table as written, without the validation that loading the config does.
+
+    Loading refuses a config whose pinned certificate is missing or changed; ``check`` exists to say
+    which peer that is, so it reads the table itself.
+    """
+    try:
+        document = tomllib.loads(ops.home.config.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise LocalError(f"{ops.home.config}: cannot read the config ({exc})") from None
+    found = []
+    for code, entry in sorted(dict(document.get("peers") or {}).items()):
+        if not isinstance(entry, dict):
+            raise LocalError(f"{ops.home.config}: peers.{code}: expected a table")
+        path = Path(str(entry.get("certificate", f"{PEERS_DIR}/{code}.crt")))
+        found.append(_Pinned(code, path if path.is_absolute() else ops.home.root / path, str(entry.get("fingerprint"))))
+    return found
+
+
+def _check_one(ops: Operations, peer: _Pinned) -> PeerCheck:
     def result(problem: str | None, not_after: str | None = None) -> PeerCheck:
         return PeerCheck(peer.code, str(peer.certificate), peer.fingerprint, not_after, problem)
 
@@ -314,6 +341,9 @@ def _check_one(ops: Operations, peer: Peer) -> PeerCheck:
 
 def check(ops: Operations, codes: tuple[str, ...] = ()) -> list[PeerCheck]:
     """For each peer (default: all): is its pinned certificate readable, unexpired, and the one pinned?"""
-    config = ops.config()
-    chosen = [_configured(config, c) for c in codes] if codes else list(config.peers)
-    return [_check_one(ops, peer) for peer in chosen]
+    pinned = {p.code: p for p in _pinned(ops)}
+    unknown = [c for c in codes if c not in pinned]
+    if unknown:
+        known = ", ".join(pinned) or "none"
+        raise LocalError(f"peer {', '.join(unknown)}: not configured (configured: {known})")
+    return [_check_one(ops, pinned[c]) for c in (codes or tuple(pinned))]
