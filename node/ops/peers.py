@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from sqlite_utils import Database
 
 from crypto.certificates import (
@@ -194,7 +195,8 @@ def _audited_config_change(
         db.close()
 
 
-def _validated(ops: Operations, config: NodeConfig, given: PeerSource) -> tuple[Address, Any]:
+def _validated(config: NodeConfig, given: PeerSource) -> tuple[Address, x509.Certificate, str]:
+    """The peer's code, address and certificate, checked; the agency the certificate carries."""
     code = given.code
     try:
         validate_agency_code(code)
@@ -211,14 +213,14 @@ def _validated(ops: Operations, config: NodeConfig, given: PeerSource) -> tuple[
         carried = agency_of(cert)
     except EXPECTED_ERRORS as exc:
         raise _peer_error(code, "--cert", f"{given.source}: {exc}") from None
-    return address, (cert, carried)
+    return address, cert, carried
 
 
 def pin(ops: Operations, given: PeerSource, policy: PolicyChange, *, skip_existing: bool = False) -> PinOutcome:
     """Pin a peer: copy its certificate into the home, record its fingerprint and policy, audit it."""
     config = ops.config()
     code = given.code
-    address, (cert, carried) = _validated(ops, config, given)
+    address, cert, carried = _validated(config, given)
     existing = config.peer(code)
     if existing is not None:
         if skip_existing and same_fingerprint(existing.fingerprint, fingerprint(cert)):
