@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from node.cases.importer import CaseFormat, ImportProgress, format_for, import_case_file
 from node.cases.model import CaseFileError, ImportSummary, ParsedCase, Problem
-from node.cases.registry import CaseRow, StatusFilter, close_case, list_cases
+from node.cases.registry import CaseRow, StatusFilter, list_cases
 
 __all__ = [
     "CaseFileError",
@@ -15,7 +15,6 @@ __all__ = [
     "ParsedCase",
     "Problem",
     "StatusFilter",
-    "close_case",
     "format_for",
     "import_case_file",
     "list_cases",

@@ -1,4 +1,4 @@
-"""Reading and changing cases already in the store: listing and closing."""
+"""Reading the cases already in the store (changing them is a use case: see ``node.ops.cases``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ from typing import Literal
 
 from sqlite_utils import Database
 
-from node.core.clock import SYSTEM, Clock
-from node.core.errors import LocalError
 from node.store import cases as store
-from node.store import transaction
 
-__all__ = ["CaseRow", "StatusFilter", "close_case", "list_cases"]
+__all__ = ["CaseRow", "StatusFilter", "list_cases"]
 
 StatusFilter = Literal["open", "closed", "all"]
 
@@ -46,15 +43,3 @@ def list_cases(db: Database, status: StatusFilter = "all") -> list[CaseRow]:
         CaseRow(c.case_ref, c.title, c.status, c.opened, c.identifiers, c.persons, c.keys, c.updated_at)
         for c in store.case_listing(db, status)
     ]
-
-
-def close_case(db: Database, case_ref: str, *, clock: Clock = SYSTEM) -> bool:
-    """Close a case so its keys stop taking part in matching. False if it was already closed."""
-    with transaction(db):
-        case = store.case_state(db, case_ref)
-        if case is None:
-            raise LocalError(f"no case {case_ref!r} in this node; see 'casebridge cases list'")
-        if case.status == "closed":
-            return False
-        store.set_case_status(db, case.id, "closed", clock.now_iso())
-    return True

@@ -8,11 +8,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from node.alerts.book import ALERT_STATUSES, Alert, confirm, dismiss, get_alert, list_alerts
+from node.alerts.book import ALERT_STATUSES, Alert
 from node.cli.app import CliContext, emit_json, main
-from node.core.clock import now_iso
 from node.disclosure import SAFEGUARDING_NOTE
-from node.store import open_database, transaction
+from node.ops import alerts as ops_alerts
 
 __all__ = ["alerts"]
 
@@ -56,7 +55,7 @@ def alerts_list(obj: CliContext, status: str | None, peer: str | None, as_json: 
     Example:
       casebridge alerts list --status new --json
     """
-    found = list_alerts(open_database(obj.node()), status, peer)
+    found = ops_alerts.list_all(obj.ops(), status, peer)
     if as_json:
         emit_json([a.as_json() for a in found])
         return
@@ -79,7 +78,7 @@ def alerts_show(obj: CliContext, alert_id: int, as_json: bool) -> None:
     Example:
       casebridge alerts show 12
     """
-    alert = get_alert(open_database(obj.node()), alert_id)
+    alert = ops_alerts.show(obj.ops(), alert_id)
     if as_json:
         emit_json(alert.as_json())
     else:
@@ -96,9 +95,7 @@ def alerts_confirm(obj: CliContext, alert_id: int) -> None:
     Example:
       casebridge alerts confirm 12
     """
-    db = open_database(obj.node())
-    with transaction(db):
-        alert = confirm(db, alert_id, now_iso())
+    alert = ops_alerts.confirm(obj.ops(), alert_id)
     click.echo(f"alert {alert.id} confirmed")
 
 
@@ -113,7 +110,5 @@ def alerts_dismiss(obj: CliContext, alert_id: int, reason: str) -> None:
     Example:
       casebridge alerts dismiss 12 --reason "shared hotel switchboard number"
     """
-    db = open_database(obj.node())
-    with transaction(db):
-        alert = dismiss(db, alert_id, reason, now_iso())
+    alert = ops_alerts.dismiss(obj.ops(), alert_id, reason)
     click.echo(f"alert {alert.id} dismissed")

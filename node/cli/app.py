@@ -14,6 +14,7 @@ import click
 
 from node.core.errors import EXPECTED_ERRORS, LocalError
 from node.core.home import NodeHome
+from node.ops import Operations, cli_actor
 
 __all__ = ["CliContext", "emit_json", "fail", "main"]
 
@@ -35,6 +36,14 @@ class CliContext:
                 "or create a node with 'casebridge init'"
             )
         return home
+
+    def ops(self) -> Operations:
+        """The use cases, acting on the node home as the person at this terminal."""
+        return Operations(NodeHome(self.node().root.absolute()), cli_actor())
+
+    def ops_unchecked(self) -> Operations:
+        """As :meth:`ops` without the existence check, for commands whose own errors say what is missing."""
+        return Operations(NodeHome(self.home.absolute()), cli_actor())
 
 
 class _Group(click.Group):

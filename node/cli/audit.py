@@ -9,8 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from node.cli.app import CliContext, emit_json, main
-from node.store import audit as audit_log
-from node.store import open_database
+from node.ops import audit as ops_audit
 
 __all__ = ["audit"]
 
@@ -34,14 +33,12 @@ def audit_verify(obj: CliContext) -> None:
     Example:
       casebridge audit verify
     """
-    db = open_database(obj.node())
-    problems = audit_log.verify(db)
-    count = audit_log.count(db)
-    if problems:
-        for problem in problems:
+    result = ops_audit.verify(obj.ops())
+    if not result.intact:
+        for problem in result.problems:
             click.echo(f"audit log broken: {problem}", err=True)
         sys.exit(1)
-    click.echo(f"audit log intact: {count} entries")
+    click.echo(f"audit log intact: {result.entries} entries")
 
 
 @audit.command("list")
@@ -55,7 +52,7 @@ def audit_list(obj: CliContext, limit: int | None, as_json: bool) -> None:
     Example:
       casebridge audit list --limit 20
     """
-    entries = audit_log.entries(open_database(obj.node()), limit=limit)
+    entries = ops_audit.list_entries(obj.ops(), limit)
     if as_json:
         emit_json([e.as_json() for e in entries])
         return

@@ -1,4 +1,4 @@
-"""``casebridge cases``: import a case file, list cases, close a case."""
+"""``casebridge cases``: import a case file, list cases, close, reopen or delete a case."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crypto import DEFAULT_SUITE
-from node.cases import close_case, format_for, import_case_file, list_cases
 from node.cli.app import CliContext, emit_json, main
-from node.store import open_database
+from node.ops import cases as ops_cases
 
 __all__ = ["ImportBar", "cases"]
 
@@ -53,7 +51,7 @@ class ImportBar:
 
 @main.group()
 def cases() -> None:
-    """The agency's cases: import a case file, list cases, close a case.
+    """The agency's cases: import a case file, list cases, close, reopen or delete a case.
 
     \b
     Example:
@@ -92,29 +90,17 @@ def import_(obj: CliContext, file: Path, fmt: str | None, workers: int | None, q
       casebridge cases import nl-cases.jsonl
       casebridge cases import export.csv --workers 2 --quiet
     """
-    home = obj.node()
-    kind = format_for(file, fmt)
-    secret = home.read_federation_secret()
-    db = open_database(home)
-    try:
-        show_bar = not quiet and not as_json and sys.stderr.isatty()
-        if show_bar:
-            with ImportBar() as bar:
-                summary = import_case_file(
-                    db, file, kind, suite=DEFAULT_SUITE, secret=secret, workers=workers, progress=bar
-                )
-        else:
-            summary = import_case_file(db, file, kind, suite=DEFAULT_SUITE, secret=secret, workers=workers)
-    finally:
-        db.close()
+    ops = obj.ops()
+    show_bar = not quiet and not as_json and sys.stderr.isatty()
+    if show_bar:
+        with ImportBar() as bar:
+            summary = ops_cases.import_file(ops, file, fmt, workers=workers, progress=bar)
+    else:
+        summary = ops_cases.import_file(ops, file, fmt, workers=workers)
     if as_json:
         emit_json(summary.as_json())
     elif not quiet:
-        click.echo(
-            f"{file.name}: {summary.cases_added} case(s) added, {summary.cases_updated} updated; "
-            f"{summary.identifiers} identifier(s), {summary.persons} person(s), {summary.keys} key(s) "
-            f"in {summary.seconds:.1f} s"
-        )
+        click.echo(ops_cases.import_line(file.name, summary))
 
 
 @cases.command("list")
@@ -135,15 +121,7 @@ def list_(obj: CliContext, status: str, as_json: bool) -> None:
       casebridge cases list
       casebridge cases list --status open --json
     """
-    home = obj.node()
-    if not home.database.exists():
-        rows = []
-    else:
-        db = open_database(home)
-        try:
-            rows = list_cases(db, "open" if status == "open" else "closed" if status == "closed" else "all")
-        finally:
-            db.close()
+    rows = ops_cases.list_all(obj.ops(), "open" if status == "open" else "closed" if status == "closed" else "all")
     if as_json:
         emit_json([r.as_json() for r in rows])
         return
@@ -171,10 +149,43 @@ def close(obj: CliContext, case_ref: str) -> None:
     Example:
       casebridge cases close NL-2026-0042
     """
-    home = obj.node()
-    db = open_database(home, create=False)
-    try:
-        changed = close_case(db, case_ref)
-    finally:
-        db.close()
+    changed = ops_cases.close(obj.ops(), case_ref)
     click.echo(f"{case_ref}: closed" if changed else f"{case_ref}: was already closed")
+
+
+@cases.command("reopen")
+@click.argument("case_ref")
+@click.pass_obj
+def reopen(obj: CliContext, case_ref: str) -> None:
+    """Reopen the closed case CASE_REF: its keys take part in matching again. Audited.
+
+    \b
+    Example:
+      casebridge cases reopen NL-2026-0042
+    """
+    changed = ops_cases.reopen(obj.ops(), case_ref)
+    click.echo(f"{case_ref}: reopened" if changed else f"{case_ref}: was already open")
+
+
+@cases.command("delete")
+@click.argument("case_ref")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def delete(obj: CliContext, case_ref: str, yes: bool) -> None:
+    """Delete CASE_REF with its identifiers, persons, match keys and alerts; it cannot be undone.
+
+    The case's alerts are deleted with it. Disclosure records stay (they record what was asked and
+    released) with their link to the alert cleared; a pending request about the case can then only be
+    denied. The audit log records the deletion with counts only, never the case's identifiers.
+
+    \b
+    Example:
+      casebridge cases delete NL-2026-0042 --yes
+    """
+    if not yes:
+        click.confirm(f"Delete case {case_ref} with its identifiers, keys and alerts?", abort=True)
+    gone = ops_cases.delete(obj.ops(), case_ref)
+    click.echo(
+        f"{case_ref}: deleted with {gone.identifiers} identifier(s), {gone.persons} person(s), {gone.keys} key(s) "
+        f"and {gone.alerts} alert(s)"
+    )

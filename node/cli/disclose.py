@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
-
 import click
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-from sqlite_utils import Database
 
-from crypto.certificates import load_private_key, sign
 from node.cli.app import CliContext, emit_json, main
-from node.config.settings import load_config
-from node.core.clock import now, now_iso
-from node.core.errors import LocalError, PeerFailed
-from node.disclosure import (
-    HANDLING_CODES,
-    HANDLING_MEANING,
-    RELEASABLE_FIELDS,
-    RELEASE_CONTEXT,
-    SAFEGUARDING_NOTE,
-    Disclosure,
-    build_release,
-    denial_for,
-    get_disclosure,
-    list_disclosures,
-    mark_delivery,
-    prepare_request,
-    record_approval,
-    record_denial,
-    record_outgoing,
-    record_owner_refusal,
-    stored_decision,
-    stored_request,
-)
-from node.net.disclosure_client import deliver_denial, deliver_release, find_peer, send_request
-from node.store import open_database, transaction
-from proto.casebridge.v1 import casebridge_pb2 as pb
+from node.disclosure import HANDLING_CODES, HANDLING_MEANING, RELEASABLE_FIELDS, SAFEGUARDING_NOTE, Disclosure
+from node.ops import disclosure as ops_disclosure
 
 __all__ = ["disclose"]
-
-_R = TypeVar("_R")
 
 DEFAULT_FIELDS = "title,summary,contact"
 
@@ -58,34 +26,6 @@ def disclose() -> None:
       casebridge disclose request 12 --purpose "joint investigation" --legal-basis "EU 2016/794 art. 18"
       casebridge disclose approve 3 --fields title,summary,persons
     """
-
-
-def _deliver(
-    db: Database, disclosure_id: int, peer: str, call: Coroutine[Any, Any, _R], *, refusable: bool = False
-) -> _R:
-    """Send a step that is already recorded, and record whether it arrived.
-
-    Unreachable peer: the step stays recorded as not delivered, and 'disclose deliver' sends it again. A
-    request the owner refuses outright is closed as refused (only requests can be refused that way).
-    """
-    try:
-        reply = asyncio.run(call)
-    except PeerFailed as exc:
-        refused = refusable and not exc.transient
-        with transaction(db):
-            if refused:
-                record_owner_refusal(db, disclosure_id, str(exc), now_iso())
-            else:
-                mark_delivery(db, disclosure_id, now_iso(), error=str(exc))
-        if refused:
-            raise LocalError(f"disclosure {disclosure_id}: refused: {exc}") from None
-        raise LocalError(
-            f"disclosure {disclosure_id} is recorded but did not reach {peer}: {exc}. "
-            f"Send it again with 'casebridge disclose deliver {disclosure_id}' once {peer} is reachable"
-        ) from None
-    with transaction(db):
-        mark_delivery(db, disclosure_id, now_iso())
-    return reply
 
 
 @disclose.command("request")
@@ -108,16 +48,9 @@ def disclose_request(obj: CliContext, alert_id: int, purpose: str, legal_basis: 
       casebridge disclose request 12 --purpose "locate victim" --legal-basis "national CCP art. 126" \\
         --handling H1
     """
-    home = obj.node()
-    config = load_config(home)
-    db = open_database(home)
-    request = prepare_request(db, alert_id, purpose, legal_basis, handling)
-    peer = find_peer(config, request.peer)
-    with transaction(db):
-        disclosure_id = record_outgoing(db, request, now_iso())
-    ack = _deliver(db, disclosure_id, peer.code, send_request(home, peer, request.to_wire()), refusable=True)
-    note = " (it already had it)" if isinstance(ack, pb.DisclosureAck) and ack.duplicate else ""
-    click.echo(f"disclosure {disclosure_id}: request sent to {peer.code}{note}; waiting for its decision")
+    sent = ops_disclosure.request(obj.ops(), alert_id, purpose, legal_basis, handling)
+    note = " (it already had it)" if sent.duplicate else ""
+    click.echo(f"disclosure {sent.disclosure.id}: request sent to {sent.peer}{note}; waiting for its decision")
 
 
 def _show(d: Disclosure) -> None:
@@ -164,7 +97,7 @@ def disclose_list(obj: CliContext, direction: str | None, status: str | None, as
     Example:
       casebridge disclose list --direction incoming --status pending
     """
-    found = list_disclosures(open_database(obj.node()), direction, status)
+    found = ops_disclosure.list_all(obj.ops(), direction, status)
     if as_json:
         emit_json([d.as_json() for d in found])
         return
@@ -196,7 +129,7 @@ def disclose_show(obj: CliContext, disclosure_id: int, as_json: bool) -> None:
     Example:
       casebridge disclose show 3
     """
-    d = get_disclosure(open_database(obj.node()), disclosure_id)
+    d = ops_disclosure.show(obj.ops(), disclosure_id)
     if as_json:
         emit_json(d.as_json())
     else:
@@ -222,24 +155,11 @@ def disclose_approve(obj: CliContext, disclosure_id: int, fields: str) -> None:
     Example:
       casebridge disclose approve 3 --fields title,summary,contact,persons
     """
-    home = obj.node()
-    config = load_config(home)
-    db = open_database(home)
     chosen = [f.strip() for f in fields.split(",") if f.strip()]
-    release = build_release(db, disclosure_id, chosen, our_agency=config.agency, now=now())
-    payload = release.SerializeToString()
-    signature = sign(load_private_key(home.tls_key.read_bytes()), RELEASE_CONTEXT, payload)
-    peer = find_peer(config, release.requester_agency)
-    with transaction(db):
-        d = record_approval(db, disclosure_id, release, payload, signature, now_iso())
-    _deliver(
-        db,
-        disclosure_id,
-        peer.code,
-        deliver_release(home, peer, pb.SignedRelease(release=payload, signature=signature)),
-    )
+    sent = ops_disclosure.approve(obj.ops(), disclosure_id, chosen)
+    d = sent.disclosure
     marker = " with the safeguarding marker (a victim is named)" if d.safeguarding else ""
-    click.echo(f"disclosure {d.id}: released {','.join(d.fields)} to {peer.code} under {d.handling}{marker}")
+    click.echo(f"disclosure {d.id}: released {','.join(d.fields)} to {sent.peer} under {d.handling}{marker}")
 
 
 @disclose.command("deny")
@@ -253,16 +173,8 @@ def disclose_deny(obj: CliContext, disclosure_id: int, reason: str) -> None:
     Example:
       casebridge disclose deny 3 --reason "ongoing covert operation; ask again in June"
     """
-    home = obj.node()
-    config = load_config(home)
-    db = open_database(home)
-    denial = denial_for(db, disclosure_id, reason)
-    d = get_disclosure(db, disclosure_id)
-    peer = find_peer(config, d.peer)
-    with transaction(db):
-        record_denial(db, disclosure_id, reason, now_iso())
-    _deliver(db, disclosure_id, d.peer, deliver_denial(home, peer, denial))
-    click.echo(f"disclosure {disclosure_id}: denied; {d.peer} was told the reason")
+    sent = ops_disclosure.deny(obj.ops(), disclosure_id, reason)
+    click.echo(f"disclosure {disclosure_id}: denied; {sent.peer} was told the reason")
 
 
 @disclose.command("deliver")
@@ -277,21 +189,9 @@ def disclose_deliver(obj: CliContext, disclosure_id: int) -> None:
     Example:
       casebridge disclose deliver 3
     """
-    home = obj.node()
-    config = load_config(home)
-    db = open_database(home)
-    d = get_disclosure(db, disclosure_id)
-    if d.delivered:
-        raise LocalError(f"disclosure {disclosure_id} has nothing waiting to be delivered")
-    peer = find_peer(config, d.peer)
+    sent = ops_disclosure.deliver(obj.ops(), disclosure_id)
+    d = sent.disclosure
     if d.direction == "outgoing":
-        request = stored_request(db, disclosure_id)
-        _deliver(db, disclosure_id, peer.code, send_request(home, peer, request.to_wire()), refusable=True)
-        click.echo(f"disclosure {disclosure_id}: request delivered to {peer.code}")
-        return
-    decision = stored_decision(db, disclosure_id)
-    if isinstance(decision, pb.SignedRelease):
-        _deliver(db, disclosure_id, peer.code, deliver_release(home, peer, decision))
+        click.echo(f"disclosure {disclosure_id}: request delivered to {sent.peer}")
     else:
-        _deliver(db, disclosure_id, peer.code, deliver_denial(home, peer, decision))
-    click.echo(f"disclosure {disclosure_id}: {d.status} decision delivered to {peer.code}")
+        click.echo(f"disclosure {disclosure_id}: {d.status} decision delivered to {sent.peer}")

@@ -2,83 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from crypto.certificates import (
-    create_identity,
-    fingerprint,
-    load_certificate,
-    loopback_names,
-    validate_agency_code,
-)
-from node.cli.app import CliContext, emit_json, fail, main
-from node.config.bundle import bundle_of, render_bundle
-from node.config.settings import (
-    FEDERATION_NAME,
-    Address,
-    NodeConfig,
-    initial_document,
-    load_config,
-    parse_address,
-    write_new_config,
-)
-from node.core.errors import LocalError
-from node.core.home import NodeHome
+from node.cli.app import CliContext, emit_json, main
+from node.ops import identity as ops_identity
 
 __all__ = ["identity", "init"]
-
-_SECRET_BYTES = 32
-
-
-def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Create ``path`` with ``mode`` from the start, so a secret is never briefly readable by others."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, mode)  # the umask may have removed bits we asked for
-
-
-def _refuse_existing(home: Path) -> None:
-    if NodeHome(home).config.exists():
-        fail(f"{home} already holds a node (casebridge.toml); refusing to overwrite it. Choose another --home.")
-    if home.exists() and (not home.is_dir() or any(home.iterdir())):
-        fail(f"{home} exists and is not an empty directory; refusing to use it as a node home")
-
-
-def _certificate_names(host: str, extra: tuple[str, ...]) -> list[str]:
-    names = loopback_names(host)
-    if host in {"0.0.0.0", "::"}:  # noqa: S104  (a listen address, compared, not bound)
-        # Listening everywhere: peers reach us under this machine's name unless --san says otherwise.
-        names.append(socket.gethostname())
-    names.extend(extra)
-    return list(dict.fromkeys(names))
-
-
-def _install_secret(staged: NodeHome, given: Path | None) -> bool:
-    """Put the federation secret into the staged home; whether it was newly created."""
-    if given is None:
-        _write_private(staged.federation_secret, (os.urandom(_SECRET_BYTES).hex() + "\n").encode())
-        return True
-    try:
-        data = given.read_bytes()
-    except OSError as exc:
-        raise LocalError(f"{given}: cannot read the federation secret ({exc.strerror or type(exc).__name__})") from None
-    _write_private(staged.federation_secret, data)
-    try:
-        secret = staged.read_federation_secret()
-    except LocalError as exc:
-        # Name the operator's file, not the staging copy.
-        raise LocalError(str(exc).replace(str(staged.federation_secret), str(given))) from None
-    staged.federation_secret.unlink()
-    _write_private(staged.federation_secret, (secret.hex() + "\n").encode())
-    return False
 
 
 @main.command()
@@ -118,37 +49,12 @@ def init(
       casebridge --home /srv/casebridge init --agency NL-NP --federation eu-tht --listen 0.0.0.0:7443 \\
           --san casebridge.politie.example --federation-secret ./federation.secret
     """
-    validate_agency_code(agency)
-    if not FEDERATION_NAME.fullmatch(federation):
-        fail(f"--federation: {federation!r}: use letters, digits, '.', '_' or '-' (at most 64)")
-    address = parse_address(listen)
-    home = obj.home.absolute()
-    _refuse_existing(home)
-    home.parent.mkdir(parents=True, exist_ok=True)
-    # Build the home beside its final place and rename it in, so a failure leaves no half-made node.
-    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.init-", dir=home.parent))
-    try:
-        staged = NodeHome(staging)
-        os.chmod(staging, 0o700)
-        created_secret = _install_secret(staged, secret_file)
-        staged.tls_dir.mkdir(mode=0o700)
-        names = _certificate_names(address.host, extra_names)
-        node_identity = create_identity(agency, names, datetime.now(UTC))
-        _write_private(staged.tls_key, node_identity.key_pem)
-        _write_private(staged.tls_cert, node_identity.cert_pem, mode=0o644)
-        write_new_config(staged, initial_document(agency, federation, address))
-        if home.exists():
-            home.rmdir()  # checked empty above
-        staging.rename(home)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    final = NodeHome(home)
-    cert = load_certificate(final.tls_cert.read_bytes())
+    made = ops_identity.init(obj.home, agency, federation, listen, secret_file=secret_file, extra_names=extra_names)
+    home, final, names = made.home.root, made.home, made.names
     click.echo(f"created node {agency} of federation {federation} in {home}")
     click.echo(f"certificate {final.tls_cert} (valid for {', '.join(names)})")
-    click.echo(f"fingerprint {fingerprint(cert)}")
-    if created_secret:
+    click.echo(f"fingerprint {made.fingerprint}")
+    if made.created_secret:
         click.echo(
             f"created a new federation secret at {final.federation_secret}.\n"
             f"Every other agency of {federation} needs a copy of that file: hand it over out of band "
@@ -159,23 +65,14 @@ def init(
         click.echo(f"installed the federation secret at {final.federation_secret}")
 
 
-def _write_bundle(home: NodeHome, config: NodeConfig, target: Path, address: Address | None) -> None:
-    text = render_bundle(bundle_of(home, config, address))
+def _write_bundle(obj: CliContext, target: Path, advertise: str | None) -> None:
+    ops = obj.ops_unchecked()
     if str(target) == "-":
-        click.echo(text, nl=False)
-        return
-    try:
-        if target.exists() and target.read_text(encoding="utf-8") == text:
-            # Rewriting an identical file would only disturb whoever watches it (and deploy reruns).
-            click.echo(f"bundle {target} is up to date", err=True)
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise LocalError(f"{target}: cannot write the identity bundle ({exc.strerror or type(exc).__name__})") from None
-    click.echo(f"wrote identity bundle {target}", err=True)
+        click.echo(ops_identity.bundle_text(ops, advertise), nl=False)
+    elif ops_identity.write_bundle(ops, target, advertise):
+        click.echo(f"wrote identity bundle {target}", err=True)
+    else:
+        click.echo(f"bundle {target} is up to date", err=True)
 
 
 @main.command()
@@ -205,24 +102,11 @@ def identity(obj: CliContext, as_json: bool, bundle_file: Path | None, advertise
       casebridge identity --json
       casebridge identity --bundle NL-NP.bundle --advertise casebridge.politie.example:7443
     """
-    home = NodeHome(obj.home.absolute())
-    config = load_config(home)
     if bundle_file is not None:
-        _write_bundle(home, config, bundle_file, parse_address(advertise) if advertise else None)
+        _write_bundle(obj, bundle_file, advertise)
         if str(bundle_file) == "-":
             return
-    try:
-        cert = load_certificate(home.tls_cert.read_bytes())
-    except OSError as exc:
-        raise LocalError(
-            f"{home.tls_cert}: cannot read the node certificate ({exc.strerror or type(exc).__name__})"
-        ) from None
-    result = {
-        "agency": config.agency,
-        "address": str(config.listen),
-        "certificate": str(home.tls_cert),
-        "fingerprint": fingerprint(cert),
-    }
+    result = ops_identity.show(obj.ops_unchecked()).as_json()
     if as_json:
         emit_json(result)
         return

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,34 +9,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from crypto.certificates import (
-    agency_of,
-    certificate_pem,
-    fingerprint,
-    load_certificate,
-    same_fingerprint,
-    validate_agency_code,
-)
 from node.cli.app import CliContext, emit_json, fail, main
-from node.config.bundle import read_bundle
-from node.config.settings import NodeConfig, Peer, load_config, parse_address, parse_key_types, update_config
-from node.core.clock import now_iso
-from node.core.errors import EXPECTED_ERRORS, LocalError
-from node.core.home import NodeHome
-from node.store import audit as audit
-from node.store import open_database, transaction
+from node.config.settings import Peer
+from node.ops import peers as ops_peers
+from node.ops.peers import PolicyChange
 
 __all__ = ["peers"]
-
-PEERS_DIR = "peers"
-
-
-def _peer_error(code: str, field: str, problem: str) -> LocalError:
-    return LocalError(f"peer {code}: {field}: {problem}")
-
-
-def _home(obj: CliContext) -> NodeHome:
-    return NodeHome(obj.node().root.absolute())
 
 
 @main.group()
@@ -102,127 +78,30 @@ def peers_add(
           --types phone,passport,iban --max-set-size 500000 --daily-quota 2000000
       casebridge peers add --bundle ./DE-BKA.bundle --types phone,passport
     """
-    home = _home(obj)
-    config = load_config(home)
+    ops = obj.ops()
     if bundle_file is not None:
         if cert_file is not None:
             fail("peers add: give either --bundle or --cert, not both")
-        bundle = read_bundle(bundle_file)
-        if code is not None and code != bundle.agency:
-            raise _peer_error(code, "--bundle", f"{bundle_file} is the bundle of {bundle.agency}")
-        if bundle.federation != config.federation:
-            raise _peer_error(
-                bundle.agency,
-                "--bundle",
-                f"{bundle_file} belongs to federation {bundle.federation}, this node to {config.federation}",
-            )
-        code = bundle.agency
-        address = address or str(bundle.address)
-        pem, source = bundle.certificate_pem, str(bundle_file)
+        given = ops_peers.source_from_bundle(ops, bundle_file, code, address)
     else:
         if code is None or address is None or cert_file is None:
             fail("peers add: give CODE with --address and --cert, or --bundle FILE")
             return
-        try:
-            pem = cert_file.read_bytes()
-        except OSError as exc:
-            raise _peer_error(
-                code, "--cert", f"cannot read {cert_file} ({exc.strerror or type(exc).__name__})"
-            ) from None
-        source = str(cert_file)
-    assert code is not None and address is not None
-    try:
-        validate_agency_code(code)
-    except LocalError as exc:
-        raise _peer_error(code, "CODE", str(exc)) from None
-    if code == config.agency:
-        raise _peer_error(code, "CODE", "that is this node's own agency")
-    try:
-        parsed_address = parse_address(address)
-    except LocalError as exc:
-        raise _peer_error(code, "--address", str(exc)) from None
-    try:
-        cert = load_certificate(pem)
-        carried = agency_of(cert)
-    except EXPECTED_ERRORS as exc:
-        raise _peer_error(code, "--cert", f"{source}: {exc}") from None
-    existing = config.peer(code)
-    if existing is not None:
-        if skip_existing and same_fingerprint(existing.fingerprint, fingerprint(cert)):
-            click.echo(f"{code} is already pinned with this certificate; nothing changed")
-            if existing.address != parsed_address:
-                click.echo(
-                    f"note: {code} stays at {existing.address}, not {parsed_address}; to move it, run "
-                    f"'casebridge peers remove {code}' and add it again",
-                    err=True,
-                )
-            click.echo(f"fingerprint {existing.fingerprint}")
-            return
-        raise _peer_error(
-            code,
-            "CODE",
-            f"already configured; change its policy or address with 'casebridge peers update {code}', or run "
-            f"'casebridge peers remove {code}' first to pin another certificate",
-        )
-    entry: dict[str, Any] = {"address": str(parsed_address), **_policy_entry(code, types, max_set_size, daily_quota)}
-    if carried != code:
-        raise _peer_error(code, "--cert", f"{source} carries agency {carried}, not {code}")
-    if cert.not_valid_after_utc <= datetime.now(UTC):
-        raise _peer_error(code, "--cert", f"{source} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
-    relative = Path(PEERS_DIR) / f"{code}.crt"
-    pinned = home.root / relative
-    pinned.parent.mkdir(mode=0o700, exist_ok=True)
-    tmp = pinned.with_name(f".{pinned.name}.tmp")
-    tmp.write_bytes(certificate_pem(cert))
-    os.replace(tmp, pinned)
-    entry["certificate"] = str(relative)
-    entry["fingerprint"] = fingerprint(cert)
-
-    def add(document: dict[str, Any]) -> None:
-        document.setdefault("peers", {})[code] = entry
-
-    try:
-        config = update_config(home, add)
-    except BaseException:
-        pinned.unlink(missing_ok=True)
-        raise
-    added = config.peer(code)
-    if added is not None:
-        _audit_policy(home, "policy.peer-added", added)
-    click.echo(f"pinned {code} at {parsed_address}")
-    click.echo(f"fingerprint {entry['fingerprint']}")
-
-
-def _policy_entry(code: str, types: str | None, max_set_size: int | None, daily_quota: int | None) -> dict[str, Any]:
-    """The peer's own policy values given on the command line, as config fields (absent ones left out)."""
-    entry: dict[str, Any] = {}
-    if types is not None:
-        try:
-            entry["key_types"] = list(parse_key_types(types))
-        except LocalError as exc:
-            raise _peer_error(code, "--types", str(exc)) from None
-    if max_set_size is not None:
-        entry["max_set_size"] = max_set_size
-    if daily_quota is not None:
-        entry["daily_quota"] = daily_quota
-    return entry
-
-
-def _audit_policy(home: NodeHome, event: str, peer: Peer) -> None:
-    """Pinning and policy changes belong in the audit log like the sessions they govern."""
-    db = open_database(home)
-    with transaction(db):
-        audit.append(
-            db,
-            event,
-            at=now_iso(),
-            peer=peer.code,
-            address=str(peer.address),
-            fingerprint=peer.fingerprint,
-            key_types=list(peer.policy.key_types),
-            max_set_size=peer.policy.max_set_size,
-            daily_quota=peer.policy.daily_quota,
-        )
+        given = ops_peers.source_from_file(code, address, cert_file)
+    policy = PolicyChange(types, max_set_size, daily_quota)
+    outcome = ops_peers.pin(ops, given, policy, skip_existing=skip_existing)
+    peer = outcome.peer
+    if outcome.already_pinned:
+        click.echo(f"{peer.code} is already pinned with this certificate; nothing changed")
+        if peer.address != outcome.asked_address:
+            click.echo(
+                f"note: {peer.code} stays at {peer.address}, not {outcome.asked_address}; to move it, run "
+                f"'casebridge peers remove {peer.code}' and add it again",
+                err=True,
+            )
+    else:
+        click.echo(f"pinned {peer.code} at {outcome.asked_address}")
+    click.echo(f"fingerprint {peer.fingerprint}")
 
 
 def _as_json(peer: Peer) -> dict[str, Any]:
@@ -247,17 +126,17 @@ def peers_list(obj: CliContext, as_json: bool) -> None:
     Example:
       casebridge peers list --json
     """
-    config: NodeConfig = load_config(_home(obj))
+    found = ops_peers.list_peers(obj.ops())
     if as_json:
-        emit_json([_as_json(peer) for peer in config.peers])
+        emit_json([_as_json(peer) for peer in found])
         return
-    if not config.peers:
+    if not found:
         click.echo("no peers; add one with 'casebridge peers add'")
         return
     table = Table()
     for column in ("code", "address", "key types", "max set size", "daily quota", "fingerprint"):
         table.add_column(column)
-    for peer in config.peers:
+    for peer in found:
         table.add_row(
             peer.code,
             str(peer.address),
@@ -279,23 +158,8 @@ def peers_remove(obj: CliContext, code: str) -> None:
     Example:
       casebridge peers remove DE-BKA
     """
-    home = _home(obj)
-    config = load_config(home)
-    peer = config.peer(code)
-    if peer is None:
-        known = ", ".join(p.code for p in config.peers) or "none"
-        fail(f"peer {code}: not configured (configured: {known})")
-        return
-
-    def remove(document: dict[str, Any]) -> None:
-        document.get("peers", {}).pop(code, None)
-
-    update_config(home, remove)
-    _audit_policy(home, "policy.peer-removed", peer)
-    pinned = peer.certificate
-    if pinned.is_relative_to(home.root.resolve()):
-        pinned.unlink(missing_ok=True)
-    click.echo(f"removed {code}")
+    removed = ops_peers.remove(obj.ops(), code)
+    click.echo(f"removed {removed.code}")
 
 
 @peers.command("update")
@@ -323,35 +187,36 @@ def peers_update(
     Example:
       casebridge peers update DE-BKA --types phone,passport,iban --daily-quota 500000
     """
-    home = _home(obj)
-    config = load_config(home)
-    if config.peer(code) is None:
-        known = ", ".join(p.code for p in config.peers) or "none"
-        fail(f"peer {code}: not configured (configured: {known})")
-    if address is None and types is None and max_set_size is None and daily_quota is None and not default_policy:
-        fail(
-            f"peer {code}: nothing to change; give --address, --types, --max-set-size, --daily-quota "
-            "or --default-policy"
-        )
-    changes = _policy_entry(code, types, max_set_size, daily_quota)
-    if address is not None:
-        try:
-            changes["address"] = str(parse_address(address))
-        except LocalError as exc:
-            raise _peer_error(code, "--address", str(exc)) from None
-
-    def update(document: dict[str, Any]) -> None:
-        entry = document["peers"][code]
-        if default_policy:
-            for field in ("key_types", "max_set_size", "daily_quota"):
-                entry.pop(field, None)
-        entry.update(changes)
-
-    updated = update_config(home, update).peer(code)
-    assert updated is not None
-    _audit_policy(home, "policy.peer-changed", updated)
+    change = PolicyChange(types, max_set_size, daily_quota)
+    updated = ops_peers.update(obj.ops(), code, change, address=address, default_policy=default_policy)
     policy = updated.policy
     click.echo(
         f"{code} at {updated.address}: key types {', '.join(policy.key_types)}; "
         f"at most {policy.max_set_size:,} keys per session and {policy.daily_quota:,} per day"
     )
+
+
+@peers.command("check")
+@click.argument("codes", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per peer.")
+@click.pass_obj
+def peers_check(obj: CliContext, codes: tuple[str, ...], as_json: bool) -> None:
+    """Check each pinned certificate (default: every peer): readable, not expired, the one pinned.
+
+    Exit 1 if any peer fails the check; each failure says what is wrong.
+
+    \b
+    Example:
+      casebridge peers check
+      casebridge peers check DE-BKA --json
+    """
+    results = ops_peers.check(obj.ops(), codes)
+    if as_json:
+        emit_json([r.as_json() for r in results])
+    elif not results:
+        click.echo("no peers; add one with 'casebridge peers add'")
+    for r in results:
+        if not as_json:
+            click.echo(f"{r.code}: {'ok' if r.problem is None else r.problem} (valid until {r.not_after or '?'})")
+    if any(r.problem is not None for r in results):
+        raise SystemExit(1)

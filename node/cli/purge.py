@@ -5,10 +5,7 @@ from __future__ import annotations
 import click
 
 from node.cli.app import CliContext, emit_json, main
-from node.config.settings import load_config
-from node.core.clock import now
-from node.store import open_database, transaction
-from node.store.retention import purge as purge_expired
+from node.ops.purge import purge as purge_now
 
 __all__ = ["purge"]
 
@@ -26,13 +23,10 @@ def purge(obj: CliContext, dry_run: bool, as_json: bool) -> None:
     Example:
       casebridge purge --dry-run
     """
-    home = obj.node()
-    config = load_config(home)
-    db = open_database(home)
-    with transaction(db):
-        summary = purge_expired(db, config.retention_days, now(), dry_run=dry_run)
+    result = purge_now(obj.ops(), dry_run=dry_run)
+    summary = result.summary
     if as_json:
-        emit_json({**summary.as_json(), "dry_run": dry_run, "retention_days": config.retention_days})
+        emit_json({**summary.as_json(), "dry_run": dry_run, "retention_days": result.retention_days})
         return
     verb = "would purge" if dry_run else "purged"
     click.echo(

@@ -1,35 +1,39 @@
 """The end-to-end tour behind ``casebridge demo``: three agencies on loopback, from init to release.
 
-Everything runs through the same commands an operator or analyst types (invoked in-process to keep the
-tour fast); the three nodes serve real gRPC over mutual TLS on loopback ports from a background event loop.
-The homes stay in the folder the demo names, so a person can go on exploring with the CLI.
+Everything runs through the same use cases (:mod:`node.ops`) that the operator's and analyst's commands
+call, in this process to keep the tour fast; the three nodes serve real gRPC over mutual TLS on loopback
+ports from a background event loop. The homes stay in the folder the demo names, so a person can go on
+exploring with the CLI.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import click
+from typing import Any
 
 from node.cases.synthetic import agency_case_files, write_jsonl
+from node.core.errors import LocalError
 from node.core.home import NodeHome
 from node.net.local import LoopThread, free_ports
 from node.net.server import RunningServer, create_server
 from node.net.tls import ConfigWatch
+from node.ops import Operations
+from node.ops import alerts as ops_alerts
+from node.ops import audit as ops_audit
+from node.ops import cases as ops_cases
+from node.ops import disclosure as ops_disclosure
+from node.ops import identity as ops_identity
+from node.ops import peers as ops_peers
+from node.ops.matching import run_match
 
 __all__ = ["AGENCIES", "DemoNode", "StoryCases", "run_demo"]
-
-_T = TypeVar("_T")
 
 AGENCIES = ("NL-NP", "DE-BKA", "RO-DIICOT")
 FEDERATION = "demo-eu"
 BACKGROUND_CASES = 150
+ACTOR = "demo"
 
 
 def _story() -> dict[str, list[dict[str, Any]]]:
@@ -112,90 +116,95 @@ class DemoNode:
     home: Path
     port: int
 
-
-def _cli(args: Sequence[str], *, quiet: bool = True) -> str:
-    """Run one casebridge command in this process; its stdout is returned (and shown unless quiet)."""
-    from node.cli import main  # the command tree, imported late: it imports this module's users
-
-    buffer = io.StringIO()
-    target: Any = buffer if quiet else contextlib.nullcontext()
-    with contextlib.redirect_stdout(buffer) if quiet else target:
-        try:
-            main.main(args=list(args), prog_name="casebridge", standalone_mode=False)
-        except click.ClickException as exc:
-            raise click.ClickException(f"casebridge {' '.join(args)}: {exc.format_message()}") from None
-    return buffer.getvalue()
+    def ops(self) -> Operations:
+        return Operations(NodeHome(self.home), ACTOR)
 
 
-def run_demo(folder: Path, say: Callable[[str], None], show: Callable[[str, list[dict[str, Any]]], None]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    ports = free_ports(len(AGENCIES))
-    nodes = [DemoNode(code, folder / code.lower(), port) for code, port in zip(AGENCIES, ports, strict=True)]
+Say = Callable[[str], None]
+Show = Callable[[str, list[dict[str, Any]]], None]
 
+
+def _set_up(folder: Path, nodes: list[DemoNode], say: Say) -> None:
     say(f"1. Three agencies set up their nodes in {folder} (one federation secret, handed over out of band)")
     first = nodes[0]
     for node in nodes:
-        args = ["--home", str(node.home), "init", "--agency", node.code, "--federation", FEDERATION,
-                "--listen", f"127.0.0.1:{node.port}"]  # fmt: skip
-        if node is not first:
-            args += ["--federation-secret", str(NodeHome(first.home).federation_secret)]
-        _cli(args)
+        secret = None if node is first else NodeHome(first.home).federation_secret
+        ops_identity.init(node.home, node.code, FEDERATION, f"127.0.0.1:{node.port}", secret_file=secret)
     for node in nodes:
         for other in nodes:
             if other is not node:
-                _cli(["--home", str(node.home), "peers", "add", other.code, "--address",
-                      f"127.0.0.1:{other.port}", "--cert", str(NodeHome(other.home).tls_cert)])  # fmt: skip
+                given = ops_peers.source_from_file(other.code, f"127.0.0.1:{other.port}", NodeHome(other.home).tls_cert)
+                ops_peers.pin(node.ops(), given, ops_peers.PolicyChange())
     say("   each node pins the other two nodes' certificates")
 
+
+def _import(folder: Path, nodes: list[DemoNode], say: Say) -> None:
     say(f"2. Each agency imports its cases: a few linked ones and {BACKGROUND_CASES} synthetic background cases")
     background = agency_case_files(AGENCIES, BACKGROUND_CASES, seed=11, overlap=0.1, pool_size=40)
     story = _story()
     for node in nodes:
         path = write_jsonl(story[node.code] + background[node.code], folder / f"{node.code.lower()}-cases.jsonl")
-        say("   " + _cli(["--home", str(node.home), "cases", "import", str(path), "--workers", "1"]).strip())
+        say("   " + ops_cases.import_line(path.name, ops_cases.import_file(node.ops(), path, workers=1)))
 
+
+def _match(nodes: list[DemoNode], say: Say, show: Show) -> None:
+    say("4. Matching: NL-NP with DE-BKA and RO-DIICOT, then DE-BKA with RO-DIICOT")
+    for node, partners in ((nodes[0], [nodes[1], nodes[2]]), (nodes[1], [nodes[2]])):
+        for o in run_match(node.ops(), tuple(p.code for p in partners)):
+            say(f"   {node.code} <-> {o.peer}: {o.own_size} x {o.peer_size} keys, "
+                f"{o.intersection} shared, {o.new_alerts} new alerts for {node.code}")  # fmt: skip
+    say("5. Alerts: each agency sees only its own cases that matched, and with whom")
+    for node in nodes:
+        show(node.code, [a.as_json() for a in ops_alerts.list_all(node.ops())])
+
+
+def _follow_up(nodes: list[DemoNode], say: Say) -> None:
+    say("6. Follow-up: DE-BKA asks NL-NP about the match on its case DE-2026-1187")
+    de, nl = nodes[1], nodes[0]
+    alert = next(a for a in ops_alerts.list_all(de.ops()) if a.case_ref == "DE-2026-1187" and a.peer == "NL-NP")
+    asked = ops_disclosure.request(
+        de.ops(),
+        alert.id,
+        "joint investigation into the Rotterdam-Cologne recruitment network",
+        "EU 2016/794 art. 18; StPO 161",
+        "H1",
+    )
+    say(f"   disclosure {asked.disclosure.id}: request sent to {asked.peer}; waiting for its decision")
+    request = ops_disclosure.list_all(nl.ops(), "incoming")[-1]
+    say(f"   NL-NP sees a pending request about its case {request.case_ref} (DE-BKA does not know that ref)")
+    approved = ops_disclosure.approve(nl.ops(), request.id, ["title", "summary", "contact", "persons"])
+    d = approved.disclosure
+    marker = " with the safeguarding marker (a victim is named)" if d.safeguarding else ""
+    say(f"   disclosure {d.id}: released {','.join(d.fields)} to {approved.peer} under {d.handling}{marker}")
+    released = ops_disclosure.list_all(de.ops(), "outgoing")[-1].as_json()
+    say(f"   DE-BKA received the signed release (handling {released['handling']}):")
+    for field, value in sorted((released["released"] or {}).items()):
+        text = "; ".join(f"{p['name']} ({p['role']})" for p in value) if field == "persons" else value
+        say(f"     {field}: {text}")
+    if released["safeguarding"]:
+        say(f"   {released['safeguarding_note']}")
+
+
+def run_demo(folder: Path, say: Say, show: Show) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    ports = free_ports(len(AGENCIES))
+    nodes = [DemoNode(code, folder / code.lower(), port) for code, port in zip(AGENCIES, ports, strict=True)]
+    _set_up(folder, nodes, say)
+    _import(folder, nodes, say)
     say("3. The nodes serve over mutual TLS on loopback")
     loop = LoopThread("demo-servers")
     servers: list[RunningServer] = []
     try:
         for node in nodes:
             servers.append(loop.run(create_server(ConfigWatch(NodeHome(node.home)))))
-        say("4. Matching: NL-NP with DE-BKA and RO-DIICOT, then DE-BKA with RO-DIICOT")
-        for node, partners in ((nodes[0], [nodes[1], nodes[2]]), (nodes[1], [nodes[2]])):
-            outcomes = json.loads(_cli(["--home", str(node.home), "match", *[p.code for p in partners], "--json"]))
-            for o in outcomes:
-                say(f"   {node.code} <-> {o['peer']}: {o['own_size']} x {o['peer_size']} keys, "
-                    f"{o['intersection']} shared, {o['new_alerts']} new alerts for {node.code}")  # fmt: skip
-
-        say("5. Alerts: each agency sees only its own cases that matched, and with whom")
-        for node in nodes:
-            alerts = json.loads(_cli(["--home", str(node.home), "alerts", "list", "--json"]))
-            show(node.code, alerts)
-
-        say("6. Follow-up: DE-BKA asks NL-NP about the match on its case DE-2026-1187")
-        de, nl = nodes[1], nodes[0]
-        de_alerts = json.loads(_cli(["--home", str(de.home), "alerts", "list", "--json"]))
-        alert = next(a for a in de_alerts if a["case_ref"] == "DE-2026-1187" and a["peer"] == "NL-NP")
-        say("   " + _cli(["--home", str(de.home), "disclose", "request", str(alert["id"]), "--purpose",
-                          "joint investigation into the Rotterdam-Cologne recruitment network",
-                          "--legal-basis", "EU 2016/794 art. 18; StPO 161", "--handling", "H1"]).strip())  # fmt: skip
-        incoming = json.loads(_cli(["--home", str(nl.home), "disclose", "list", "--direction", "incoming", "--json"]))
-        request = incoming[-1]
-        say(f"   NL-NP sees a pending request about its case {request['case_ref']} (DE-BKA does not know that ref)")
-        say("   " + _cli(["--home", str(nl.home), "disclose", "approve", str(request["id"]),
-                          "--fields", "title,summary,contact,persons"]).strip())  # fmt: skip
-        outgoing = json.loads(_cli(["--home", str(de.home), "disclose", "list", "--direction", "outgoing", "--json"]))
-        released = outgoing[-1]
-        say(f"   DE-BKA received the signed release (handling {released['handling']}):")
-        for field, value in (released["released"] or {}).items():
-            text = "; ".join(f"{p['name']} ({p['role']})" for p in value) if field == "persons" else value
-            say(f"     {field}: {text}")
-        if released["safeguarding"]:
-            say(f"   {released['safeguarding_note']}")
-
+        _match(nodes, say, show)
+        _follow_up(nodes, say)
         say("7. Every node checks its audit log")
         for node in nodes:
-            say(f"   {node.code}: " + _cli(["--home", str(node.home), "audit", "verify"]).strip())
+            checked = ops_audit.verify(node.ops())
+            if not checked.intact:
+                raise LocalError(f"{node.code}: audit log broken: {checked.problems[0]}")
+            say(f"   {node.code}: audit log intact: {checked.entries} entries")
     finally:
         for server in servers:
             loop.run(server.stop(0))

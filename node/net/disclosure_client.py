@@ -7,14 +7,16 @@ from typing import Any, TypeVar
 
 import grpc
 
+from crypto.certificates import load_private_key, sign
 from node.config.settings import NodeConfig, Peer
 from node.core.errors import PeerFailed
 from node.core.home import NodeHome
+from node.disclosure import RELEASE_CONTEXT
 from node.net.channel import CALL_TIMEOUT_S, describe_rpc_error, peer_channel
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 
-__all__ = ["deliver_denial", "deliver_release", "find_peer", "send_request"]
+__all__ = ["deliver_decision", "deliver_denial", "deliver_release", "find_peer", "seal_release", "send_request"]
 
 _Reply = TypeVar("_Reply")
 
@@ -52,3 +54,19 @@ async def deliver_release(home: NodeHome, peer: Peer, signed: pb.SignedRelease) 
 
 async def deliver_denial(home: NodeHome, peer: Peer, denial: pb.Denial) -> pb.DenialAck:
     return await _call(home, peer, lambda stub: stub.DeliverDenial(denial, timeout=CALL_TIMEOUT_S), pb.DenialAck)
+
+
+def seal_release(home: NodeHome, release: pb.Release) -> pb.SignedRelease:
+    """The release as it goes on the wire: serialized once and signed with this node's key."""
+    payload = release.SerializeToString()
+    signature = sign(load_private_key(home.tls_key.read_bytes()), RELEASE_CONTEXT, payload)
+    return pb.SignedRelease(release=payload, signature=signature)
+
+
+async def deliver_decision(
+    home: NodeHome, peer: Peer, decision: pb.SignedRelease | pb.Denial
+) -> pb.ReleaseAck | pb.DenialAck:
+    """Send a stored owner's decision, whichever it is."""
+    if isinstance(decision, pb.SignedRelease):
+        return await deliver_release(home, peer, decision)
+    return await deliver_denial(home, peer, decision)

@@ -16,6 +16,7 @@ from sqlite_utils import Database
 __all__ = [
     "CaseCounts",
     "CaseDetails",
+    "CaseSizes",
     "CaseState",
     "CaseUpdate",
     "IdentifierRow",
@@ -26,7 +27,9 @@ __all__ = [
     "case_details",
     "case_ids_by_ref",
     "case_listing",
+    "case_sizes",
     "case_state",
+    "delete_case",
     "delete_case_contents",
     "insert_cases",
     "insert_identifiers",
@@ -105,6 +108,16 @@ class CaseCounts:
     persons: int
     keys: int
     updated_at: str
+
+
+@dataclass(frozen=True)
+class CaseSizes:
+    """How many rows of each kind hang off one case."""
+
+    identifiers: int
+    persons: int
+    keys: int
+    alerts: int
 
 
 @dataclass(frozen=True)
@@ -229,3 +242,21 @@ def case_details(db: Database, case_id: int) -> CaseDetails | None:
 def persons_of(db: Database, case_id: int) -> list[PersonDetails]:
     rows = db.table("persons").rows_where("case_id = ?", [case_id], select="name, dob, role", order_by="position")
     return [PersonDetails(**row) for row in rows]
+
+
+_SIZES = """
+SELECT (SELECT COUNT(*) FROM identifiers WHERE case_id = :id) AS identifiers,
+       (SELECT COUNT(*) FROM persons WHERE case_id = :id) AS persons,
+       (SELECT COUNT(*) FROM match_keys WHERE case_id = :id) AS keys,
+       (SELECT COUNT(*) FROM alerts WHERE case_id = :id) AS alerts
+"""
+
+
+def case_sizes(db: Database, case_id: int) -> CaseSizes:
+    [row] = db.query(_SIZES, {"id": case_id})
+    return CaseSizes(**row)
+
+
+def delete_case(db: Database, case_id: int) -> None:
+    """Delete one case; its identifiers, persons, keys, alerts and their keys follow by ON DELETE CASCADE."""
+    db.table("cases").delete(case_id)
