@@ -16,7 +16,10 @@ from node.core.errors import (
     fault_of,
 )
 
-__all__ = ["status_for"]
+__all__ = ["GENERIC_DETAIL", "peer_detail", "status_for", "status_name"]
+
+# What a peer reads when a call fails through a fault of ours; the full cause goes to our log and audit log.
+GENERIC_DETAIL = "the node could not complete the call (internal error)"
 
 
 def status_for(error: BaseException) -> grpc.StatusCode:
@@ -39,3 +42,14 @@ def status_for(error: BaseException) -> grpc.StatusCode:
     if fault == "local":
         return grpc.StatusCode.FAILED_PRECONDITION
     return grpc.StatusCode.INTERNAL
+
+
+def status_name(error: BaseException) -> str:
+    """The name of :func:`status_for`'s code (what the store and the audit log keep)."""
+    return status_for(error).name
+
+
+def peer_detail(error: BaseException, generic: str = GENERIC_DETAIL) -> str:
+    """What the peer may read about ``error``: its own faults keep their actionable text, ours are generic
+    (a local message may name a path, a class or our configuration)."""
+    return str(error) if fault_of(error) == "remote" else generic
