@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
+
 import grpc
 
 from matcher.psi import PolicyRefused
@@ -22,6 +25,19 @@ __all__ = ["GENERIC_DETAIL", "peer_detail", "status_for", "status_name"]
 GENERIC_DETAIL = "the node could not complete the call (internal error)"
 
 
+# SQLite's own words for a database another process holds or that cannot be written: try again later.
+_STORE_BUSY = re.compile(r"database is locked|readonly database|database is busy", re.IGNORECASE)
+
+
+def _store_unavailable(error: BaseException) -> bool:
+    if isinstance(error, StoreUnavailable):
+        return True
+    cause = error.__cause__ or error.__context__
+    if isinstance(error, sqlite3.OperationalError) and _STORE_BUSY.search(str(error)):
+        return True
+    return cause is not None and cause is not error and _store_unavailable(cause)
+
+
 def status_for(error: BaseException) -> grpc.StatusCode:
     """The gRPC status a refusal or failure is reported with."""
     if isinstance(error, NotAPeer | PermissionRefused):
@@ -30,7 +46,7 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(error, UnknownMatch):
         return grpc.StatusCode.NOT_FOUND
-    if isinstance(error, StoreUnavailable):
+    if _store_unavailable(error):
         return grpc.StatusCode.UNAVAILABLE
     if isinstance(error, PeerIdle):
         return grpc.StatusCode.DEADLINE_EXCEEDED

@@ -91,7 +91,7 @@ def parse_frame(data: bytes) -> pb.PsiFrame:
     try:
         return pb.PsiFrame.FromString(data)
     except (DecodeError, RuntimeError, ValueError):
-        raise RemoteProtocolError("the peer sent bytes that are not a PsiFrame") from None
+        raise RemoteProtocolError("the peer sent bytes that are not a session frame") from None
 
 
 def decode(frame: pb.PsiFrame) -> Message:
