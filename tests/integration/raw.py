@@ -125,7 +125,7 @@ async def raw_bytes_match(channel: grpc.aio.Channel, chunks: Sequence[bytes], ti
         for chunk in chunks:
             yield chunk
 
-    match = channel.stream_stream("/casebridge.v1.Exchange/Match")
+    match = channel.stream_stream("/casebridge.v1.Exchange/Match", request_serializer=None, response_deserializer=None)
     call = match(requests(), timeout=timeout)
     received: list[pb.PsiFrame] = []
     try:
