@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import grpc
 
+from crypto.certificates import load_certificate
 from matcher.psi import Blinder, Message, Mode, PsiSession, blind_in_process
 from node.config.settings import NodeConfig, Peer
-from node.core.errors import peer_text
+from node.core.errors import EXPECTED_ERRORS, peer_text
 from node.core.home import NodeHome
 from node.matching.link import Connect, Link, LinkBroken, Opening
 from node.matching.runner import PeerOutcome, initiate
@@ -76,6 +78,25 @@ class _GrpcLink:
         self._call.cancel()
 
 
+def _pinned_certificate_expired(peer: Peer) -> str | None:
+    """Why the handshake cannot succeed before trying it: the certificate pinned for ``peer`` expired.
+
+    Without this, the expiry would read as an unreachable peer or a refused handshake.
+    """
+    try:
+        cert = load_certificate(peer.certificate.read_bytes())
+    except OSError:
+        return None  # the handshake reports it
+    except EXPECTED_ERRORS:
+        return None
+    if cert.not_valid_after_utc < datetime.now(UTC):
+        return (
+            f"the certificate pinned for {peer.code} expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
+            "pin its current certificate ('casebridge peers remove', then 'casebridge peers add')"
+        )
+    return None
+
+
 def connector(home: NodeHome, peer: Peer, on_frame: OnFrame | None = None) -> Connect:
     """How the runner reaches ``peer``: a mutual-TLS channel and one Match call."""
     options = [
@@ -85,6 +106,9 @@ def connector(home: NodeHome, peer: Peer, on_frame: OnFrame | None = None) -> Co
 
     @asynccontextmanager
     async def connect(opening: Opening) -> AsyncIterator[Link]:
+        expired = _pinned_certificate_expired(peer)
+        if expired is not None:
+            raise LinkBroken(expired, "FAILED_PRECONDITION")
         async with grpc.aio.secure_channel(str(peer.address), channel_credentials(home, peer), options) as channel:
             try:
                 await asyncio.wait_for(connected_or_failed(channel), CONNECT_TIMEOUT_S)
