@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from matcher.psi import Blinder, Mode, PsiSession, blind_in_process
 from node.config.settings import NodeConfig, Peer, load_config
 from node.core.clock import now_iso
-from node.core.errors import LocalError
+from node.core.errors import EXPECTED_ERRORS, LocalError
 from node.core.home import NodeHome
 from node.core.workers import ParallelCrypto
 from node.matching.runner import PeerOutcome
@@ -47,7 +47,10 @@ async def run_match(
     blinder: Blinder = blind_in_process,
 ) -> PeerOutcome:
     """One session with ``peer``, recorded; failures are returned in the outcome, not raised."""
-    await asyncio.to_thread(close_interrupted_initiators, home)
+    try:
+        await asyncio.to_thread(close_interrupted_initiators, home)
+    except EXPECTED_ERRORS as exc:  # the session itself then says what is wrong with the store
+        log.warning("could not close interrupted sessions: %s", exc)
     return await match_peer(home, config, peer, mode, progress, blinder=blinder)
 
 
