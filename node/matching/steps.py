@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -78,6 +79,14 @@ async def record(work: Callable[..., object], *args: Any, **kwargs: Any) -> None
         log.error("could not record a session ending (%s): %s", type(exc).__name__, exc)
 
 
+def where(exc: BaseException) -> str:
+    """An unexpected error's kind and the line it came from, for our log. Its message is left out: only
+    our own errors are written never to carry identifiers or key material."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    return f"{type(exc).__name__}{place}"
+
+
 def ending_for(exc: BaseException, role: str, status_of: StatusOf) -> Ending:
     """The ending an error makes: the peer's faults keep their text, ours become the generic detail."""
     if isinstance(exc, LinkBroken):
@@ -110,8 +119,8 @@ async def guarded(
         if isinstance(exc, EXPECTED_ERRORS):
             log.warning("session %s with %s failed: %s", session.session_id[:8], session.peer, exc)
         else:
-            log.error("session %s with %s failed inside this node", session.session_id[:8], session.peer,
-                      exc_info=exc)  # fmt: skip
+            log.error("session %s with %s failed inside this node: %s", session.session_id[:8], session.peer,
+                      where(exc))  # fmt: skip
         return ending
 
 

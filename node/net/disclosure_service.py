@@ -19,6 +19,7 @@ from node.core.clock import now_iso
 from node.core.errors import EXPECTED_ERRORS
 from node.core.home import NodeHome
 from node.disclosure import accept_denial, accept_release, accept_request
+from node.matching.steps import where
 from node.net.peers import identify_caller
 from node.net.status import peer_detail, status_for
 from node.net.tls import ConfigWatch
@@ -48,7 +49,7 @@ async def _refuse_safely(home: NodeHome, event: str, peer: str | None, exc: Exce
     if isinstance(exc, EXPECTED_ERRORS):
         log.warning("refused a disclosure call from %s: %s", peer or "an unknown caller", exc)
     else:
-        log.error("a disclosure call from %s failed inside this node", peer or "an unknown caller", exc_info=exc)
+        log.error("a disclosure call from %s failed inside this node: %s", peer or "an unknown caller", where(exc))
     try:
         await asyncio.to_thread(_refused, home, event, peer, exc)
     except Exception as failure:  # the store itself may be what failed; the log has it
