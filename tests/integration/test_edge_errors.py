@@ -169,3 +169,15 @@ def test_a_cancel_right_after_open_is_recorded(federation: Federation) -> None:
     failed = _wait_for("the audit entry", lambda: [d for e, d in _audit(fed) if e == "session.failed"])
     assert failed[-1]["status"] == "CANCELLED"
     assert "cancelled" in failed[-1]["reason"]
+
+
+def test_an_unexpected_fault_reads_generic(federation: Federation) -> None:
+    fed = federation
+    with sqlite3.connect(fed.home(RESPONDER) / "casebridge.db") as conn:
+        conn.execute("ALTER TABLE match_keys RENAME TO match_keys_gone")  # the store is not what the code expects
+    outcome = _attempt(fed, [open_frame(1)])
+    assert outcome.code is grpc.StatusCode.INTERNAL, outcome
+    _assert_clean(outcome, fed)
+    assert outcome.details == "the responder could not complete the session (internal error)"
+    rows = _wait_for("the session to end", lambda: [r for r in _sessions(fed) if r[1] != "running"])
+    assert rows[0][1] == "failed" and "internal error" in (rows[0][2] or "")
