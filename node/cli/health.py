@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crypto.certificates import load_certificate
 from node.cli.app import CliContext, emit_json, fail, main
-from node.config.settings import Address, load_config, parse_address
+from node.config.settings import Address, ConfigError, load_config, parse_address
 from node.core.errors import LocalError
 from node.core.home import NodeHome
 
@@ -84,6 +84,24 @@ def _check_once(home: NodeHome, target: str, override: str | None, service: str)
     return _Probe(status, "")
 
 
+def _config_or_problem(home: NodeHome, address: str | None) -> tuple[str, Address, str | None]:
+    """Agency and listen address from the config; while it is invalid, --address is enough to probe, and the
+    reason is what a NOT_SERVING node reports (its peers hear only that it cannot serve)."""
+    try:
+        config = load_config(home)
+    except ConfigError as exc:
+        if address is None:
+            raise LocalError(f"{exc}; give --address to ask the running node anyway") from None
+        return "this node", parse_address(address), str(exc)
+    return config.agency, config.listen, None
+
+
+def _with_reason(probe: _Probe, problem: str | None) -> _Probe:
+    if probe.status == "NOT_SERVING" and problem is not None and not probe.detail:
+        return _Probe(probe.status, f"the configuration is invalid: {problem}")
+    return probe
+
+
 @main.command()
 @click.option(
     "--address",
@@ -117,8 +135,8 @@ def health(obj: CliContext, address: str | None, wait: float, service: str, as_j
       casebridge health --address 127.0.0.1:7443 --json
     """
     home = NodeHome(obj.home.absolute())
-    config = load_config(home)
-    dialled = parse_address(address) if address else config.listen
+    agency, listen, problem = _config_or_problem(home, address)
+    dialled = parse_address(address) if address else listen
     target = _target(dialled)
     try:
         cert = load_certificate(home.tls_cert.read_bytes())
@@ -133,14 +151,14 @@ def health(obj: CliContext, address: str | None, wait: float, service: str, as_j
     attempts = 0
     while True:
         attempts += 1
-        probe = _check_once(home, target, override, service)
+        probe = _with_reason(_check_once(home, target, override, service), problem)
         if probe.status == "SERVING" or time.monotonic() + _RETRY_PAUSE_S > deadline:
             break
         time.sleep(_RETRY_PAUSE_S)
     if as_json:
         emit_json(
             {
-                "agency": config.agency,
+                "agency": agency,
                 "address": target,
                 "service": service,
                 "status": probe.status,
@@ -155,4 +173,4 @@ def health(obj: CliContext, address: str | None, wait: float, service: str, as_j
         hint = ""
         if address and "CERTIFICATE_VERIFY_FAILED" in (probe.detail or ""):
             hint = f" (the node answering at {target} is not this home's node: --address must be its own)"
-        fail(f"{config.agency} at {target} is not serving{waited}: {probe.detail or probe.status}{hint}")
+        fail(f"{agency} at {target} is not serving{waited}: {probe.detail or probe.status}{hint}")

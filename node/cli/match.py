@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 
 import click
 from rich.console import Console
@@ -12,27 +13,16 @@ from rich.table import Table
 
 from matcher.psi import Mode, PsiSession
 from node.cli.app import CliContext, emit_json, main
-from node.config.settings import load_config
-from node.core.errors import LocalError
-from node.core.home import NodeHome
-from node.core.workers import ParallelCrypto
-from node.net.client import PeerOutcome, match_peer
+from node.config.settings import Peer
+from node.ops import Operations
+from node.ops.matching import PeerOutcome, match_peers
 
 __all__ = ["match"]
 
 
 async def _run(
-    home: NodeHome, codes: tuple[str, ...], mode: Mode, show_progress: bool, workers: int
+    ops: Operations, codes: tuple[str, ...], mode: Mode, show_progress: bool, workers: int
 ) -> list[PeerOutcome]:
-    config = load_config(home)
-    known = {peer.code: peer for peer in config.peers}
-    unknown = [c for c in codes if c not in known]
-    if unknown:
-        raise LocalError(f"not a configured peer: {', '.join(unknown)}; see 'casebridge peers list'")
-    chosen = [known[c] for c in codes] if codes else list(config.peers)
-    if not chosen:
-        raise LocalError("no peers configured; add one with 'casebridge peers add'")
-    outcomes: list[PeerOutcome] = []
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -42,27 +32,26 @@ async def _run(
         disable=not show_progress,
         transient=False,
     )
-    with ParallelCrypto(workers, "forkserver") as parallel:
-        # The worker processes are forked now, before gRPC starts its threads: a process forked while
-        # gRPC runs inherits a broken copy of it.
-        parallel.warm_up()
-        blinder = parallel.blinder()
-        with progress:
-            for peer in chosen:
-                task: TaskID = progress.add_task(peer.code, total=None, state="connecting")
+    tasks: dict[str, TaskID] = {}
 
-                def update(session: PsiSession, task: TaskID = task) -> None:
-                    progress.update(
-                        task,
-                        total=max(1, session.own_size + max(session.peer_size, 0)),
-                        completed=session.elements_sent + session.elements_received,
-                        state=session.state.value,
-                    )
+    def starting(peer: Peer) -> Callable[[PsiSession], None]:
+        task = tasks[peer.code] = progress.add_task(peer.code, total=None, state="connecting")
 
-                outcome = await match_peer(home, config, peer, mode, update, blinder=blinder)
-                progress.update(task, state=outcome.status, total=1, completed=1)
-                outcomes.append(outcome)
-    return outcomes
+        def update(session: PsiSession) -> None:
+            progress.update(
+                task,
+                total=max(1, session.own_size + max(session.peer_size, 0)),
+                completed=session.elements_sent + session.elements_received,
+                state=session.state.value,
+            )
+
+        return update
+
+    def finished(outcome: PeerOutcome) -> None:
+        progress.update(tasks[outcome.peer], state=outcome.status, total=1, completed=1)
+
+    with progress:
+        return await match_peers(ops, codes, mode, workers, starting, finished)
 
 
 @main.command()
@@ -89,7 +78,7 @@ def match(obj: CliContext, peers: tuple[str, ...], count_only: bool, as_json: bo
       casebridge match --count-only --json
     """
     mode = Mode.COUNT_ONLY if count_only else Mode.MUTUAL
-    outcomes = asyncio.run(_run(obj.node(), peers, mode, not as_json and sys.stderr.isatty(), workers))
+    outcomes = asyncio.run(_run(obj.ops(), peers, mode, not as_json and sys.stderr.isatty(), workers))
     if as_json:
         emit_json([o.as_json() for o in outcomes])
     else:

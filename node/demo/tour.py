@@ -8,11 +8,13 @@ exploring with the CLI.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matcher.psi import Mode
 from node.cases.synthetic import agency_case_files, write_jsonl
 from node.core.errors import LocalError
 from node.core.home import NodeHome
@@ -26,7 +28,7 @@ from node.ops import cases as ops_cases
 from node.ops import disclosure as ops_disclosure
 from node.ops import identity as ops_identity
 from node.ops import peers as ops_peers
-from node.ops.matching import run_match
+from node.ops.matching import match_peers
 
 __all__ = ["AGENCIES", "DemoNode", "StoryCases", "run_demo"]
 
@@ -150,7 +152,7 @@ def _import(folder: Path, nodes: list[DemoNode], say: Say) -> None:
 def _match(nodes: list[DemoNode], say: Say, show: Show) -> None:
     say("4. Matching: NL-NP with DE-BKA and RO-DIICOT, then DE-BKA with RO-DIICOT")
     for node, partners in ((nodes[0], [nodes[1], nodes[2]]), (nodes[1], [nodes[2]])):
-        for o in run_match(node.ops(), tuple(p.code for p in partners)):
+        for o in asyncio.run(match_peers(node.ops(), tuple(p.code for p in partners), Mode.MUTUAL)):
             say(f"   {node.code} <-> {o.peer}: {o.own_size} x {o.peer_size} keys, "
                 f"{o.intersection} shared, {o.new_alerts} new alerts for {node.code}")  # fmt: skip
     say("5. Alerts: each agency sees only its own cases that matched, and with whom")

@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 import grpc
 
 from crypto.certificates import load_certificate
-from node.config.settings import Peer
+from node.config.settings import ConfigError, Peer
 from node.core.clock import now_iso
 from node.core.errors import EXPECTED_ERRORS
 from node.core.home import NodeHome
 from node.disclosure import accept_denial, accept_release, accept_request
+from node.matching.steps import where
 from node.net.peers import identify_caller
-from node.net.status import status_for
+from node.net.status import peer_detail, status_for
 from node.net.tls import ConfigWatch
 from node.store import audit as audit
 from node.store import open_database, transaction
@@ -37,7 +38,22 @@ Context = grpc.aio.ServicerContext[Any, Any]
 def _refused(home: NodeHome, event: str, peer: str | None, exc: Exception) -> None:
     db = open_database(home)
     with transaction(db):
-        audit.append(db, event, at=now_iso(), peer=peer, status=status_for(exc).name, reason=str(exc))
+        audit.append(db, event, at=now_iso(), peer=peer, status=status_for(exc).name, reason=_reason(exc))
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, EXPECTED_ERRORS) else f"internal error ({type(exc).__name__})"
+
+
+async def _refuse_safely(home: NodeHome, event: str, peer: str | None, exc: Exception) -> None:
+    if isinstance(exc, EXPECTED_ERRORS):
+        log.warning("refused a disclosure call from %s: %s", peer or "an unknown caller", exc)
+    else:
+        log.error("a disclosure call from %s failed inside this node: %s", peer or "an unknown caller", where(exc))
+    try:
+        await asyncio.to_thread(_refused, home, event, peer, exc)
+    except Exception as failure:  # the store itself may be what failed; the log has it
+        log.error("could not audit %s: %s", event, failure)
 
 
 class DisclosureRpcs:
@@ -47,17 +63,19 @@ class DisclosureRpcs:
     home: NodeHome
 
     async def _handle(self, context: Context, event: str, work: Callable[[Peer], _T]) -> _T:
-        config = self.watch.get()
         peer_code: str | None = None
         try:
-            peer = identify_caller(context, config)
+            peer = identify_caller(context, self.watch.get())
             peer_code = peer.code
             return await asyncio.to_thread(work, peer)
-        except EXPECTED_ERRORS as exc:
-            await asyncio.to_thread(_refused, self.home, event, peer_code, exc)
-            log.warning("refused a disclosure call from %s: %s", peer_code or "an unknown caller", exc)
-            await context.abort(status_for(exc), str(exc))
-            raise AssertionError("abort returned") from None
+        except ConfigError:
+            # The watch logged and audited the broken file once; the peer learns only to retry.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the node cannot serve right now; try again later")
+        except Exception as exc:
+            await _refuse_safely(self.home, event, peer_code, exc)
+            # The peer reads its own faults; ours (a store fault, a bug) only as the generic detail.
+            await context.abort(status_for(exc), peer_detail(exc))
+        raise AssertionError("abort returned")
 
     async def RequestDisclosure(self, request: pb.DisclosureRequest, context: Context) -> pb.DisclosureAck:
         def work(peer: Peer) -> pb.DisclosureAck:

@@ -10,16 +10,33 @@ from matcher.psi import Blinder, blind_in_process
 from node.config.settings import Address
 from node.core.errors import LocalError
 from node.matching.driver import SESSION_IDLE_TIMEOUT_S
-from node.net.service import ExchangeService
+from node.net.service import ExchangeService, add_exchange_to_server
 from node.net.tls import ConfigWatch, server_credentials
 from proto.casebridge.v1 import casebridge_pb2 as pb
-from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 
 __all__ = ["MAX_MESSAGE_BYTES", "RunningServer", "create_server"]
 
 # Our chunks are about 128 KiB; the default 4 MB limit stays in force on purpose.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Exchange"].full_name
+
+
+class _ConfigHealth(health.HealthServicer):
+    """Health that follows the config file: NOT_SERVING while it is invalid (``casebridge health`` reads the
+    reason locally), SERVING again once it is repaired. A server shutting down stays NOT_SERVING."""
+
+    def __init__(self, watch: ConfigWatch) -> None:
+        super().__init__()
+        self._watch = watch
+
+    def Check(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthCheckResponse:
+        serving = self._watch.check() is None
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            self.set(name, status)
+        return super().Check(request, context)
 
 
 class RunningServer:
@@ -60,8 +77,8 @@ async def create_server(
             ("grpc.so_reuseport", 0),
         ]
     )
-    pb_grpc.add_ExchangeServicer_to_server(ExchangeService(watch, blinder, idle_timeout), server)
-    health_servicer = health.HealthServicer()
+    add_exchange_to_server(ExchangeService(watch, blinder, idle_timeout), server)
+    health_servicer = _ConfigHealth(watch)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

@@ -15,8 +15,21 @@ from node.core.errors import (
     UnknownMatch,
     fault_of,
 )
+from node.store import is_unavailable
 
-__all__ = ["status_for"]
+__all__ = ["GENERIC_DETAIL", "peer_detail", "status_for", "status_name"]
+
+# What a peer reads when a call fails through a fault of ours; the full cause goes to our log and audit log.
+GENERIC_DETAIL = "the node could not complete the call (internal error)"
+
+
+def _store_unavailable(error: BaseException) -> bool:
+    if isinstance(error, StoreUnavailable):
+        return True
+    cause = error.__cause__ or error.__context__
+    if is_unavailable(error):
+        return True
+    return cause is not None and cause is not error and _store_unavailable(cause)
 
 
 def status_for(error: BaseException) -> grpc.StatusCode:
@@ -27,7 +40,7 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(error, UnknownMatch):
         return grpc.StatusCode.NOT_FOUND
-    if isinstance(error, StoreUnavailable):
+    if _store_unavailable(error):
         return grpc.StatusCode.UNAVAILABLE
     if isinstance(error, PeerIdle):
         return grpc.StatusCode.DEADLINE_EXCEEDED
@@ -39,3 +52,14 @@ def status_for(error: BaseException) -> grpc.StatusCode:
     if fault == "local":
         return grpc.StatusCode.FAILED_PRECONDITION
     return grpc.StatusCode.INTERNAL
+
+
+def status_name(error: BaseException) -> str:
+    """The name of :func:`status_for`'s code (what the store and the audit log keep)."""
+    return status_for(error).name
+
+
+def peer_detail(error: BaseException, generic: str = GENERIC_DETAIL) -> str:
+    """What the peer may read about ``error``: its own faults keep their actionable text, ours are generic
+    (a local message may name a path, a class or our configuration)."""
+    return str(error) if fault_of(error) == "remote" else generic

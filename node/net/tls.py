@@ -9,8 +9,11 @@ a restart.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import grpc
@@ -18,18 +21,30 @@ from cryptography import x509
 
 from crypto.certificates import load_certificate
 from node.config.settings import ConfigError, NodeConfig, Peer, load_config
+from node.core.clock import now_iso
 from node.core.home import NodeHome
+from node.store import audit as audit
+from node.store import open_database, transaction
 
 __all__ = ["ConfigWatch", "caller_certificate", "channel_credentials", "server_credentials"]
 
 
+log = logging.getLogger("casebridge.server")
+
+
 @dataclass
 class ConfigWatch:
-    """The node config, re-read when the file changes (peers and policies are edited while serving)."""
+    """The node config, re-read when the file changes (peers and policies are edited while serving).
+
+    A file edited into an invalid state is logged and audited once (``node.config-invalid``), not once per
+    call; :attr:`problem` holds the reason until a valid file is back (``node.config-repaired``).
+    """
 
     home: NodeHome
     _stamp: tuple[int, int] | None = None
     _config: NodeConfig | None = None
+    problem: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _current_stamp(self) -> tuple[int, int]:
         try:
@@ -39,11 +54,42 @@ class ConfigWatch:
         return (st.st_mtime_ns, st.st_size)
 
     def get(self) -> NodeConfig:
-        stamp = self._current_stamp()
-        if self._config is None or stamp != self._stamp:
-            self._config = load_config(self.home)
-            self._stamp = stamp
+        try:
+            stamp = self._current_stamp()
+            if self._config is None or stamp != self._stamp or self.problem is not None:
+                self._config = load_config(self.home)
+                self._stamp = stamp
+        except ConfigError as exc:
+            self._note(str(exc))
+            raise
+        self._note(None)
         return self._config
+
+    def check(self) -> str | None:
+        """Re-read the file if it changed; the reason it cannot be used, or None."""
+        with contextlib.suppress(ConfigError):
+            self.get()
+        return self.problem
+
+    def _note(self, problem: str | None) -> None:
+        with self._lock:
+            if problem == self.problem:
+                return
+            before, self.problem = self.problem, problem
+        if problem is not None:
+            log.error("the node configuration is unusable: %s", problem)
+            self._audit("node.config-invalid", reason=problem)
+        elif before is not None:
+            log.info("the node configuration is usable again")
+            self._audit("node.config-repaired")
+
+    def _audit(self, event: str, **detail: str) -> None:
+        try:
+            db = open_database(self.home)
+            with transaction(db):
+                audit.append(db, event, at=now_iso(), **detail)
+        except Exception as exc:  # the store may be the next thing that is broken; the log has it
+            log.error("could not audit %s: %s", event, exc)
 
     def changed(self) -> bool:
         return self._config is None or self._current_stamp() != self._stamp

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
 from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Tags
 from node.core.errors import LocalError
 from proto.casebridge.v1 import casebridge_pb2 as pb
@@ -26,6 +28,7 @@ __all__ = [
     "decode",
     "decode_open",
     "encode",
+    "parse_frame",
 ]
 
 SESSION_ID_LENGTH = 16
@@ -81,6 +84,14 @@ def encode(message: Message, header: SessionHeader | None = None) -> pb.PsiFrame
     if isinstance(message, Elements):
         return pb.PsiFrame(elements=pb.Elements(data=message.data))
     return pb.PsiFrame(tags=pb.Tags(data=message.data))
+
+
+def parse_frame(data: bytes) -> pb.PsiFrame:
+    """The frame in the bytes a peer sent; bytes that are no ``PsiFrame`` are the peer's protocol error."""
+    try:
+        return pb.PsiFrame.FromString(data)
+    except (DecodeError, RuntimeError, ValueError):
+        raise RemoteProtocolError("the peer sent bytes that are not a session frame") from None
 
 
 def decode(frame: pb.PsiFrame) -> Message:

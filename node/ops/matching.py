@@ -1,26 +1,90 @@
-"""Running match sessions with peers, for front ends that need no progress display (the demo)."""
+"""Matching with peers: the use case behind ``casebridge match`` and anything that schedules sessions."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable, Sequence
 
-from matcher.psi import Mode
-from node.core.errors import LocalError
-from node.net.client import PeerOutcome, match_peer
+from matcher.psi import Blinder, Mode, PsiSession, blind_in_process
+from node.config.settings import NodeConfig, Peer
+from node.core.errors import EXPECTED_ERRORS, LocalError
+from node.core.workers import ParallelCrypto
+from node.matching.runner import PeerOutcome
+from node.net.client import match_peer
 from node.ops.context import Operations
+from node.store import audit as audit
+from node.store import unit_of_work
+from node.store.sessions import close_orphaned_initiators
 
-__all__ = ["run_match"]
+__all__ = ["PeerOutcome", "close_interrupted_initiators", "match_peers", "run_match", "select_peers"]
+
+log = logging.getLogger("casebridge.match")
+
+Progress = Callable[[PsiSession], None]
 
 
-def run_match(ops: Operations, codes: tuple[str, ...], mode: Mode = Mode.MUTUAL) -> list[PeerOutcome]:
-    """One session with each of ``codes``, in order; a failed session is an outcome, not an exception."""
-    config = ops.config()
-    unknown = [code for code in codes if config.peer(code) is None]
+def close_interrupted_initiators(ops: Operations) -> list[str]:
+    """Sessions a killed ``match`` left running become failed (interrupted), each audited; returns their ids."""
+    with unit_of_work(ops.home) as db:
+        at = ops.now_iso()
+        closed = close_orphaned_initiators(db, at)
+        for session_id in closed:
+            audit.append(db, "session.interrupted", at=at, subject=f"session:{session_id}", role="initiator")
+    for session_id in closed:
+        log.warning("session %s was interrupted when its matching process stopped", session_id[:8])
+    return closed
+
+
+async def run_match(
+    ops: Operations,
+    config: NodeConfig,
+    peer: Peer,
+    mode: Mode,
+    progress: Progress | None = None,
+    blinder: Blinder = blind_in_process,
+) -> PeerOutcome:
+    """One session with ``peer``, recorded; failures are returned in the outcome, not raised."""
+    try:
+        await asyncio.to_thread(close_interrupted_initiators, ops)
+    except EXPECTED_ERRORS as exc:  # the session itself then says what is wrong with the store
+        log.warning("could not close interrupted sessions: %s", exc)
+    return await match_peer(ops.home, config, peer, mode, progress, blinder=blinder)
+
+
+def select_peers(config: NodeConfig, codes: Sequence[str]) -> list[Peer]:
+    """The configured peers named by ``codes`` (every configured peer when none is named)."""
+    known = {peer.code: peer for peer in config.peers}
+    unknown = [c for c in codes if c not in known]
     if unknown:
         raise LocalError(f"not a configured peer: {', '.join(unknown)}; see 'casebridge peers list'")
-    peers = [peer for code in codes if (peer := config.peer(code)) is not None]
+    chosen = [known[c] for c in codes] if codes else list(config.peers)
+    if not chosen:
+        raise LocalError("no peers configured; add one with 'casebridge peers add'")
+    return chosen
 
-    async def run() -> list[PeerOutcome]:
-        return [await match_peer(ops.home, config, peer, mode) for peer in peers]
 
-    return asyncio.run(run())
+async def match_peers(
+    ops: Operations,
+    codes: Sequence[str],
+    mode: Mode,
+    workers: int = 1,
+    starting: Callable[[Peer], Progress | None] | None = None,
+    finished: Callable[[PeerOutcome], None] | None = None,
+) -> list[PeerOutcome]:
+    """A session with each chosen peer in turn, blinding over ``workers`` processes."""
+    config = ops.config()
+    chosen = select_peers(config, codes)
+    outcomes: list[PeerOutcome] = []
+    with ParallelCrypto(workers, "forkserver") as parallel:
+        # The worker processes are forked now, before gRPC starts its threads: a process forked while
+        # gRPC runs inherits a broken copy of it.
+        parallel.warm_up()
+        blinder = parallel.blinder()
+        for peer in chosen:
+            progress = None if starting is None else starting(peer)
+            outcome = await run_match(ops, config, peer, mode, progress, blinder)
+            if finished is not None:
+                finished(outcome)
+            outcomes.append(outcome)
+    return outcomes

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from node.store.db import open_database, reading, transaction, unit_of_work
+from node.store.db import is_unavailable, open_database, reading, transaction, unit_of_work
 from node.store.migrations import MIGRATIONS, Migration, migrate
 
-__all__ = ["MIGRATIONS", "Migration", "migrate", "open_database", "reading", "transaction", "unit_of_work"]
+__all__ = [
+    "MIGRATIONS",
+    "Migration",
+    "is_unavailable",
+    "migrate",
+    "open_database",
+    "reading",
+    "transaction",
+    "unit_of_work",
+]

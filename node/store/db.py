@@ -26,7 +26,15 @@ from node.core.errors import LocalError, StoreUnavailable
 from node.core.home import NodeHome
 from node.store.migrations import migrate
 
-__all__ = ["BUSY_TIMEOUT_MS", "open_database", "reading", "store_unavailable", "transaction", "unit_of_work"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "is_unavailable",
+    "open_database",
+    "reading",
+    "store_unavailable",
+    "transaction",
+    "unit_of_work",
+]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -47,6 +55,11 @@ def store_unavailable(path: Path | str, error: sqlite3.OperationalError) -> Stor
     if "disk i/o" in text or "disk is full" in text:
         return StoreUnavailable(f"{path}: the disk or the database file failed ({text}); check the disk, try again")
     return None
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite saying the database cannot be used now (locked, read-only, unopenable)."""
+    return isinstance(error, sqlite3.OperationalError) and store_unavailable("", error) is not None
 
 
 def _open_failed(path: Path, error: Exception) -> LocalError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from node.core.errors import RemoteError
 __all__ = [
     "SessionIdReused",
     "SessionRecord",
+    "claim_session",
+    "close_orphaned_initiators",
     "completed_sessions",
     "finish_session",
     "keys_received_today",
@@ -123,3 +126,47 @@ def mark_interrupted(db: Database, at: str) -> list[str]:
         (at,),
     )
     return ids
+
+
+# While an initiator session runs, its reason names the process running it: a `match` killed mid-session
+# leaves the row 'running', and the next node process on this home closes it once that process is gone.
+_OWNER = "owner pid "
+
+
+def claim_session(db: Database, session_id: str, peer: str, role: str) -> None:
+    """Mark a running session as this process's. Call inside a transaction."""
+    db.conn.execute(
+        "UPDATE sessions SET reason = ? WHERE session_id = ? AND peer = ? AND role = ? AND status = 'running'",
+        (f"{_OWNER}{os.getpid()}", session_id, peer, role),
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_orphaned_initiators(db: Database, at: str) -> list[str]:
+    """Running sessions whose owning process is gone become 'failed' (interrupted); returns their ids.
+
+    Call inside a transaction. Sessions of live processes (another ``match`` running now) are left alone.
+    """
+    rows = db.conn.execute(
+        "SELECT id, session_id, reason FROM sessions WHERE status = 'running' AND reason LIKE ?", (f"{_OWNER}%",)
+    ).fetchall()
+    closed: list[str] = []
+    for row_id, session_id, reason in rows:
+        pid = str(reason)[len(_OWNER) :]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            db.conn.execute(
+                "UPDATE sessions SET status = 'failed', finished_at = ?,"
+                " reason = 'interrupted: the matching process stopped during the session' WHERE id = ?",
+                (at, row_id),
+            )
+            closed.append(session_id)
+    return closed

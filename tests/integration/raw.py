@@ -17,7 +17,16 @@ from node.net.wire import SessionHeader, encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 
-__all__ = ["SUITE", "RawOutcome", "credentials", "open_channel", "open_frame", "raw_match", "stored_elements"]
+__all__ = [
+    "SUITE",
+    "RawOutcome",
+    "credentials",
+    "open_channel",
+    "open_frame",
+    "raw_bytes_match",
+    "raw_match",
+    "stored_elements",
+]
 
 SUITE = "x25519-elligator2-sha512-v1"
 ALL_KEY_TYPES = ("phone", "passport", "iban", "plate", "person-name-dob")
@@ -107,3 +116,21 @@ async def connect(channel: grpc.aio.Channel, timeout: float = 10.0) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def raw_bytes_match(channel: grpc.aio.Channel, chunks: Sequence[bytes], timeout: float = 15.0) -> RawOutcome:
+    """Like :func:`raw_match`, but each request message is the given bytes, valid ``PsiFrame`` or not."""
+
+    async def requests() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    match = channel.stream_stream("/casebridge.v1.Exchange/Match", request_serializer=None, response_deserializer=None)
+    call = match(requests(), timeout=timeout)
+    received: list[pb.PsiFrame] = []
+    try:
+        async for data in call:
+            received.append(pb.PsiFrame.FromString(data))
+    except grpc.aio.AioRpcError as exc:
+        return RawOutcome(exc.code(), exc.details() or "", tuple(received))
+    return RawOutcome(await call.code(), await call.details(), tuple(received))
