@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 
 import click
 
 from node.cli.app import CliContext, main
+from node.cli.periodic import Periodic
 from node.config.settings import parse_address
 from node.core.clock import now, now_iso
-from node.core.errors import EXPECTED_ERRORS
 from node.core.home import NodeHome
 from node.core.logs import configure_logging
 from node.core.workers import ParallelCrypto
-from node.net.handshakes import HandshakeAudit
+from node.net.handshakes import FLUSH_SECONDS, HandshakeAudit
 from node.net.server import create_server
 from node.net.tls import ConfigWatch
 from node.store import audit as audit
 from node.store import open_database, transaction
-from node.store.retention import PurgeSummary, purge
+from node.store.retention import purge
 from node.store.sessions import mark_interrupted
 
 __all__ = ["serve"]
@@ -34,28 +35,38 @@ async def _serve(home: NodeHome, listen: str | None, grace: float, workers: int)
     watch = ConfigWatch(home)
     config = watch.get()
     _close_interrupted_sessions(home)  # also creates and migrates the database before the first call
-    handshakes = HandshakeAudit(home)
-    handshakes.start()
-    parallel = ParallelCrypto(workers, "forkserver")
-    try:
-        parallel.warm_up()  # fork the workers before gRPC starts its threads
-        blinder = parallel.blinder()
-        running = await create_server(watch, parse_address(listen) if listen else None, blinder)
-        host = (parse_address(listen) if listen else config.listen).host
-        log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
-        retention = asyncio.ensure_future(_retention_loop(home, watch))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        retention.cancel()
-        log.info("stopping: letting running sessions finish for up to %.0f s", grace)
-        await running.stop(grace)
-        log.info("stopped")
-    finally:
-        parallel.close()
-        handshakes.stop()
+    # The worker pool (and its forkserver) starts before standard error is teed: its processes keep the
+    # original fd 2, so what they write is never lost and they never hold the tee's pipe open at stop.
+    with ParallelCrypto(workers, "forkserver") as parallel:
+        parallel.warm_up()  # also: fork before gRPC starts its threads
+        handshakes = HandshakeAudit(home)
+        handshakes.start()
+        try:
+            running = await create_server(watch, parse_address(listen) if listen else None, parallel.blinder())
+            host = (parse_address(listen) if listen else config.listen).host
+            log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
+            jobs = [
+                Periodic(home, "retention", functools.partial(_purge_once, home, watch), RETENTION_INTERVAL_S),
+                Periodic(home, "handshake-audit", handshakes.flush, FLUSH_SECONDS),
+            ]
+            for job in jobs:
+                job.start()
+            await _until_signalled()
+            for job in jobs:
+                await job.stop()
+            log.info("stopping: letting running sessions finish for up to %.0f s", grace)
+            await running.stop(grace)
+            log.info("stopped")
+        finally:
+            handshakes.stop()
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def _close_interrupted_sessions(home: NodeHome) -> None:
@@ -67,27 +78,21 @@ def _close_interrupted_sessions(home: NodeHome) -> None:
             log.warning("session %s was interrupted when the node last stopped", session_id[:8])
 
 
-def _purge_once(home: NodeHome, retention_days: int) -> PurgeSummary:
+def _purge_once(home: NodeHome, watch: ConfigWatch) -> None:
+    """Apply the retention period (``serve`` runs this at start and then once a day)."""
     db = open_database(home)
-    with transaction(db):
-        return purge(db, retention_days, now())
-
-
-async def _retention_loop(home: NodeHome, watch: ConfigWatch) -> None:
-    """Apply the retention period at start and then once a day."""
-    while True:
-        try:
-            summary = await asyncio.to_thread(_purge_once, home, watch.get().retention_days)
-            if summary.alerts or summary.denied_requests or summary.releases:
-                log.info(
-                    "retention: purged %d alert(s), %d denied request(s), %d release(s)",
-                    summary.alerts,
-                    summary.denied_requests,
-                    summary.releases,
-                )
-        except EXPECTED_ERRORS as exc:
-            log.warning("retention purge failed: %s", exc)
-        await asyncio.sleep(RETENTION_INTERVAL_S)
+    try:
+        with transaction(db):
+            summary = purge(db, watch.get().retention_days, now())
+    finally:
+        db.close()
+    if summary.alerts or summary.denied_requests or summary.releases:
+        log.info(
+            "retention: purged %d alert(s), %d denied request(s), %d release(s)",
+            summary.alerts,
+            summary.denied_requests,
+            summary.releases,
+        )
 
 
 @main.command()

@@ -16,8 +16,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from node.net.local import LoopThread, free_port
 from node.net.server import RunningServer, create_server
 from node.net.tls import ConfigWatch
 from tests.integration.raw import use_federation_secret
+from tests.waiting import wait_until
 
 __all__ = [
     "AGENCIES",
@@ -176,11 +177,13 @@ class Federation:
             )
         self.processes[code] = proc
         self.serve_logs[code] = log_path
-        deadline = time.monotonic() + 30
-        while b"serving on" not in log_path.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"serve for {code} did not start: {log_path.read_text()}")
-            time.sleep(0.05)
+
+        def serving() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"serve for {code} exited: {log_path.read_text()}")
+            return b"serving on" in log_path.read_bytes()
+
+        wait_until(serving, 30, f"serve for {code} logging that it serves")
         self.ports[code] = port
         return port
 
@@ -222,6 +225,14 @@ class Federation:
         chosen = config.peer(peer)
         assert chosen is not None, f"{code} has no peer {peer}"
         return self.loop.run(match_peer(home, config, chosen, mode))
+
+    def start_match(self, code: str, peer: str) -> Future[PeerOutcome]:
+        """:meth:`match`, started on the server loop; the test waits on the returned future."""
+        home = NodeHome(self.home(code))
+        config = load_config(home)
+        chosen = config.peer(peer)
+        assert chosen is not None, f"{code} has no peer {peer}"
+        return asyncio.run_coroutine_threadsafe(match_peer(home, config, chosen, Mode.MUTUAL), self.loop.loop)
 
 
 def _build_template(root: Path) -> None:
