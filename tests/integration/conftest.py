@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -150,6 +151,12 @@ class Federation:
         with sqlite3.connect(self.home(code) / "casebridge.db") as conn:
             rows = conn.execute("SELECT event, detail FROM audit ORDER BY seq").fetchall()
         return [(event, json.loads(detail).get("status")) for event, detail in rows]
+
+    def audit_details(self, code: str) -> list[tuple[str, dict[str, Any]]]:
+        """(event, detail) of every entry, read straight from the database."""
+        with closing(sqlite3.connect(self.home(code) / "casebridge.db")) as conn:
+            rows = conn.execute("SELECT event, detail FROM audit ORDER BY seq").fetchall()
+        return [(event, json.loads(detail)) for event, detail in rows]
 
     # -- servers ---------------------------------------------------------------------------------------
 
