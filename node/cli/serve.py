@@ -24,7 +24,7 @@ from node.store import open_database, transaction
 from node.store.retention import purge
 from node.store.sessions import mark_interrupted
 
-__all__ = ["serve"]
+__all__ = ["purge_once", "serve"]
 
 log = logging.getLogger("casebridge.server")
 
@@ -46,7 +46,7 @@ async def _serve(home: NodeHome, listen: str | None, grace: float, workers: int)
             host = (parse_address(listen) if listen else config.listen).host
             log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
             jobs = [
-                Periodic(home, "retention", functools.partial(_purge_once, home, watch), RETENTION_INTERVAL_S),
+                Periodic(home, "retention", functools.partial(purge_once, home, watch), RETENTION_INTERVAL_S),
                 Periodic(home, "handshake-audit", handshakes.flush, FLUSH_SECONDS),
             ]
             for job in jobs:
@@ -78,7 +78,7 @@ def _close_interrupted_sessions(home: NodeHome) -> None:
             log.warning("session %s was interrupted when the node last stopped", session_id[:8])
 
 
-def _purge_once(home: NodeHome, watch: ConfigWatch) -> None:
+def purge_once(home: NodeHome, watch: ConfigWatch) -> None:
     """Apply the retention period (``serve`` runs this at start and then once a day)."""
     db = open_database(home)
     try:
