@@ -80,6 +80,10 @@ class HandshakeAudit:
         self._reader = threading.Thread(target=self._read, args=(read_end,), name="handshake-audit", daemon=True)
         self._reader.start()
 
+    @property
+    def is_reading(self) -> bool:
+        return self._reader is not None and self._reader.is_alive()
+
     def stop(self) -> None:
         """Give standard error back, let the reader drain what was written, and record what is still counted."""
         if self._saved_stderr < 0:
