@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["async_wait_until", "wait_until"]
+__all__ = ["async_wait_until", "holds_within", "wait_until"]
 
 _T = TypeVar("_T")
 
@@ -23,6 +23,15 @@ def wait_until(predicate: Callable[[], _T], timeout: float, what: str = "the sta
             raise AssertionError(f"{what} not reached within {timeout} s")
         time.sleep(interval)
     return value
+
+
+def holds_within(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
+    """Whether ``predicate`` came to hold within ``timeout`` seconds (for a wait that has a fallback)."""
+    try:
+        wait_until(predicate, timeout, interval=interval)
+    except AssertionError:
+        return False
+    return True
 
 
 async def async_wait_until(
