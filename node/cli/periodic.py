@@ -4,7 +4,8 @@ A job is blocking work (SQLite) run in the loop's default thread pool. Whatever 
 written to the audit log as one ``task.failed`` entry per failed run, naming the job and the kind of error
 only (an exception's text may quote a value), and the next run still happens on schedule. If the audit
 log cannot be written either (the database is locked, say), the entry waits and is written before the
-job's next run. :meth:`Periodic.stop` cancels the job and waits for it, so nothing runs after serving ends.
+job's next run. :meth:`Periodic.stop` lets a run in progress finish (a job is never cut off half-way in its
+thread) and ends the schedule, so nothing runs after serving ends.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Periodic:
         self.recorded_failures = 0
         self._unrecorded: list[str] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"periodic-{self.name}")
@@ -45,23 +47,21 @@ class Periodic:
     async def stop(self) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stopping.set()
+        await self._task
         self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self.run_once()
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
 
     async def run_once(self) -> None:
         if self._unrecorded:
             await asyncio.to_thread(self._record_failures)
         try:
             await asyncio.to_thread(self.job)
-        except asyncio.CancelledError:
-            raise
         except EXPECTED_ERRORS as exc:  # their text is written for operators and names no value
             self._failed(type(exc).__name__, str(exc))
         except Exception as exc:  # supervision: any failure is reported and the schedule goes on
