@@ -227,19 +227,15 @@ class Federation:
 
     def match(self, code: str, peer: str, mode: Mode = Mode.MUTUAL) -> PeerOutcome:
         """One session run by ``code``'s own client code over real gRPC (no interpreter start-up)."""
-        home = NodeHome(self.home(code))
-        config = load_config(home)
-        chosen = config.peer(peer)
-        assert chosen is not None, f"{code} has no peer {peer}"
-        return self.loop.run(match_peer(home, config, chosen, mode))
+        return self.start_match(code, peer, mode).result(30.0)
 
-    def start_match(self, code: str, peer: str) -> Future[PeerOutcome]:
-        """:meth:`match`, started on the server loop; the test waits on the returned future."""
+    def start_match(self, code: str, peer: str, mode: Mode = Mode.MUTUAL) -> Future[PeerOutcome]:
+        """:meth:`match`, started on the server loop; the caller waits on the returned future."""
         home = NodeHome(self.home(code))
         config = load_config(home)
         chosen = config.peer(peer)
         assert chosen is not None, f"{code} has no peer {peer}"
-        return asyncio.run_coroutine_threadsafe(match_peer(home, config, chosen, Mode.MUTUAL), self.loop.loop)
+        return asyncio.run_coroutine_threadsafe(match_peer(home, config, chosen, mode), self.loop.loop)
 
 
 def _build_template(root: Path) -> None:

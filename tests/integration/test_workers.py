@@ -58,10 +58,9 @@ def test_a_bad_element_fails_only_its_session_when_workers_blind(idle_federation
 
 def _handshake_refusals(fed: Federation, code: str) -> int:
     return sum(
-        count
+        int(detail["count"])
         for event, detail in fed.audit_details(code)
         if event == "session.refused" and detail.get("stage") == "tls-handshake"
-        for count in [detail["count"]]
     )
 
 
