@@ -53,6 +53,8 @@ AGENCIES = ("NL-NP", "DE-BKA", "RO-DIICOT")
 # In the federation (it holds the secret) but pinned by nobody: the "unknown certificate".
 OUTSIDER = "FR-GN"
 _CLI_TIMEOUT_S = 60.0
+# A deadline, not a wait: a large session on a loaded machine can take well over half a minute.
+_MATCH_DEADLINE_S = 120.0
 _INIT = ("init", "--agency")
 
 
@@ -227,7 +229,7 @@ class Federation:
 
     def match(self, code: str, peer: str, mode: Mode = Mode.MUTUAL) -> PeerOutcome:
         """One session run by ``code``'s own client code over real gRPC (no interpreter start-up)."""
-        return self.start_match(code, peer, mode).result(30.0)
+        return self.start_match(code, peer, mode).result(_MATCH_DEADLINE_S)
 
     def start_match(self, code: str, peer: str, mode: Mode = Mode.MUTUAL) -> Future[PeerOutcome]:
         """:meth:`match`, started on the server loop; the caller waits on the returned future."""

@@ -13,7 +13,7 @@ from node.cases.synthetic import agency_case_files, write_jsonl
 from tests.integration.conftest import Federation
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(400)
 
 RESPONDER, INITIATOR = "NL-NP", "DE-BKA"
 
@@ -57,7 +57,7 @@ def test_killed_mid_session_restarts_clean(idle_federation: Federation, tmp_path
     assert not pending.done(), "the second session ended before the responder could be killed in it"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    interrupted = pending.result(timeout=60)
+    interrupted = pending.result(timeout=120)
     assert interrupted.status == "failed"
     # Neither side lost or gained an alert or key from the broken session.
     assert {code: _alert_rows(fed.home(code)) for code in (RESPONDER, INITIATOR)} == before
