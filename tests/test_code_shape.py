@@ -6,9 +6,7 @@ Reading the wall clock or the monotonic clock directly (``datetime.now(``, ``tim
 is allowed only in ``node/core/clock.py``, so every other module takes its time from a ``Clock`` and tests can
 fix it.
 
-Each top-level package is its own case, so one package that has not been brought into shape yet does not hide
-the state of the others. A package still being reworked is a strict xfail: the day it is clean the case fails
-until the mark is removed, so the mark cannot outlive its reason.
+Each top-level package is its own case, so a regression in one package is reported on its own.
 """
 
 from __future__ import annotations
@@ -24,15 +22,6 @@ MAX_FUNCTION_LINES = 60
 CLOCK_MODULE = Path("node/core/clock.py")
 # (receiver, attribute) pairs of the clock reads; ``datetime.datetime.now`` is caught by its last two names.
 CLOCK_READS = {("datetime", "now"), ("time", "time"), ("time", "monotonic")}
-
-_NODE_BEING_SPLIT = pytest.mark.xfail(
-    strict=True,
-    reason="node's long functions are being split; remove this mark when that work is merged",
-)
-_NODE_CLOCK_READS = pytest.mark.xfail(
-    strict=True,
-    reason="node modules still read the clock directly; remove this mark once they all go through node.core.clock",
-)
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -84,7 +73,7 @@ def _by_position(entry: str) -> tuple[str, int]:
 
 @pytest.mark.parametrize(
     "package",
-    ["crypto", "matcher", pytest.param("node", marks=_NODE_BEING_SPLIT)],
+    ["crypto", "matcher", "node"],
 )
 def test_no_function_is_longer_than_the_limit(package: str) -> None:
     found = [entry for path, tree in _sources(package) for entry in long_functions(tree, path)]
@@ -93,7 +82,7 @@ def test_no_function_is_longer_than_the_limit(package: str) -> None:
 
 @pytest.mark.parametrize(
     "package",
-    ["crypto", "matcher", pytest.param("node", marks=_NODE_CLOCK_READS)],
+    ["crypto", "matcher", "node"],
 )
 def test_only_the_clock_module_reads_the_clock(package: str) -> None:
     found = [entry for path, tree in _sources(package) if path != CLOCK_MODULE for entry in clock_reads(tree, path)]

@@ -271,7 +271,7 @@ def get_alert(db: Database, alert_id: int) -> Alert:
 
 
 def _set_status(
-    db: Database, alert_id: int, status: Literal["confirmed", "dismissed"], at: str, reason: str | None
+    db: Database, alert_id: int, status: Literal["confirmed", "dismissed"], at: str, reason: str | None, actor: str
 ) -> Alert:
     alert = get_alert(db, alert_id)
     if alert.status == status:
@@ -287,15 +287,16 @@ def _set_status(
         subject=f"alert:{alert_id}",
         previous=alert.status,
         reason_given=reason is not None,
+        actor=actor,
     )
     return get_alert(db, alert_id)
 
 
-def confirm(db: Database, alert_id: int, at: str) -> Alert:
-    return _set_status(db, alert_id, "confirmed", at, None)
+def confirm(db: Database, alert_id: int, at: str, *, actor: str) -> Alert:
+    return _set_status(db, alert_id, "confirmed", at, None, actor)
 
 
-def dismiss(db: Database, alert_id: int, reason: str, at: str) -> Alert:
+def dismiss(db: Database, alert_id: int, reason: str, at: str, *, actor: str) -> Alert:
     if not reason.strip():
         raise LocalError("a dismissal needs a reason (--reason)")
-    return _set_status(db, alert_id, "dismissed", at, reason.strip())
+    return _set_status(db, alert_id, "dismissed", at, reason.strip(), actor)

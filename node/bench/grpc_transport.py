@@ -29,6 +29,7 @@ from matcher.psi import Mode
 from node.bench.psi import PsiBenchResult, complete_result, make_sets
 from node.cases import import_case_file
 from node.config.settings import load_config
+from node.core.clock import monotonic
 from node.core.errors import LocalError
 from node.core.home import NodeHome
 from node.core.workers import ParallelCrypto
@@ -157,7 +158,7 @@ async def _wait_serving(initiator: _Node, server: subprocess.Popen[bytes], log: 
     config = load_config(initiator.home)
     peer = config.peer(RESPONDER)
     assert peer is not None
-    deadline = time.monotonic() + _READY_TIMEOUT_S
+    deadline = monotonic() + _READY_TIMEOUT_S
     async with grpc.aio.secure_channel(str(peer.address), channel_credentials(initiator.home, peer)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
@@ -170,7 +171,7 @@ async def _wait_serving(initiator: _Node, server: subprocess.Popen[bytes], log: 
                     return
             except grpc.aio.AioRpcError:
                 pass
-            if time.monotonic() > deadline:
+            if monotonic() > deadline:
                 raise LocalError(f"the responder node did not report SERVING within {_READY_TIMEOUT_S:.0f} s")
             await asyncio.sleep(0.05)
 
@@ -212,6 +213,16 @@ async def _session(initiator: _Node) -> tuple[int, int, str | None]:
     return wire, outcome.intersection, outcome.error
 
 
+def _await_responder_record(responder: _Node, server: subprocess.Popen[bytes]) -> None:
+    deadline = monotonic() + _READY_TIMEOUT_S
+    while not _responder_recorded(responder):
+        if server.poll() is not None:
+            raise LocalError("the responder node exited before recording its result")
+        if monotonic() > deadline:
+            raise LocalError(f"the responder node did not record its result within {_READY_TIMEOUT_S:.0f} s")
+        time.sleep(0.01)
+
+
 def run_grpc_bench(
     size: int,
     workers: int = 1,
@@ -244,10 +255,7 @@ def run_grpc_bench(
             raise LocalError(f"the bench session failed: {error}")
         # The responder records before it closes the stream, so it is done by now; checked, not assumed,
         # and the check stays inside the timed span.
-        while not _responder_recorded(b):
-            if server.poll() is not None:
-                raise LocalError("the responder node exited before recording its result")
-            time.sleep(0.01)
+        _await_responder_record(b, server)
         seconds = time.perf_counter() - started
         _stop(server)
         server = None

@@ -5,8 +5,8 @@ identifier has normalised, and the write is one transaction, so a failure or a k
 the database as it was.
 
 Throughput: parsing and normalising run in worker processes on chunks of raw lines; hashing runs on
-:class:`~node.parallel.ParallelCrypto` from a background thread while this thread writes, so the
-database work overlaps the hashing instead of following it.
+:class:`~node.core.workers.ParallelCrypto` from a background thread while this thread writes, so the
+database work overlaps the hashing instead of following it. Both use the one worker pool of the import.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -96,7 +95,7 @@ def _work_items(data: bytes, fmt: CaseFormat, source: str) -> tuple[Callable[[An
     return prepare_parsed, _chunks(parsed, _LINES_PER_CHUNK)
 
 
-def _prepare(path: Path, fmt: CaseFormat, workers: int, report: ImportProgress) -> Prepared:
+def _prepare(path: Path, fmt: CaseFormat, workers: ParallelCrypto, report: ImportProgress) -> Prepared:
     source = path.name
     try:
         data = path.read_bytes()
@@ -106,15 +105,9 @@ def _prepare(path: Path, fmt: CaseFormat, workers: int, report: ImportProgress) 
     del data
     report.phase("checking", sum(len(c) for c in chunks))
     merged = Prepared()
-    if workers > 1 and len(chunks) > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for chunk, part in zip(chunks, pool.map(work, chunks), strict=True):
-                merged.extend(part)
-                report.advance(len(chunk))
-    else:
-        for chunk in chunks:
-            merged.extend(work(chunk))
-            report.advance(len(chunk))
+    for chunk, part in zip(chunks, workers.map(work, chunks), strict=True):
+        merged.extend(part)
+        report.advance(len(chunk))
     first_line: dict[str, int] = {}
     for rows in merged.cases:
         line, ref = rows[0][0], rows[0][1]
@@ -204,20 +197,20 @@ def _import(
 ) -> ImportSummary:
     started = time.perf_counter()
     report = progress or _Silent()
-    n_workers = workers or os.cpu_count() or 1
-    prepared = _prepare(path, fmt, n_workers, report)
-    key_types = [key_type for key_type, _ in prepared.keys]
-    set_import_cache(db, _IMPORT_CACHE_KIB)
-    with ParallelCrypto(n_workers) as crypto, transaction(db):
-        added, updated = write_cases(
-            db,
-            prepared.cases,
-            key_types,
-            prepared.tiers,
-            _hash_in_background(crypto, suite, secret, prepared.keys),
-            suite.name,
-            report,
-        )
+    with ParallelCrypto(workers or os.cpu_count() or 1) as crypto:
+        prepared = _prepare(path, fmt, crypto, report)
+        key_types = [key_type for key_type, _ in prepared.keys]
+        set_import_cache(db, _IMPORT_CACHE_KIB)
+        with transaction(db):
+            added, updated = write_cases(
+                db,
+                prepared.cases,
+                key_types,
+                prepared.tiers,
+                _hash_in_background(crypto, suite, secret, prepared.keys),
+                suite.name,
+                report,
+            )
     summary = ImportSummary(
         cases_added=added,
         cases_updated=updated,

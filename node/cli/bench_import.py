@@ -12,14 +12,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from crypto import DEFAULT_SUITE
-from node.cases import import_case_file
 from node.cases.synthetic import synthetic_cases, write_jsonl
 from node.cli.app import emit_json
 from node.cli.bench import bench
 from node.cli.cases import ImportBar
 from node.core.home import NodeHome
-from node.store import open_database
+from node.ops import Operations
+from node.ops import cases as ops_cases
 
 __all__ = ["bench_import"]
 
@@ -52,23 +51,15 @@ def bench_import(size: int, workers: int | None, seed: int, as_json: bool) -> No
         if not as_json:
             err.print(f"[dim]generating {size:,} synthetic cases…[/dim]")
         path = write_jsonl(synthetic_cases(size, seed=seed), Path(tmp) / "synthetic.jsonl")
-        db = open_database(home)
-        try:
-            started = time.perf_counter()
-            if not as_json and sys.stderr.isatty():
-                with ImportBar() as bar:
-                    summary = import_case_file(
-                        db, path, "jsonl", suite=DEFAULT_SUITE, secret=home.read_federation_secret(),
-                        workers=n_workers, progress=bar,
-                    )  # fmt: skip
-            else:
-                summary = import_case_file(
-                    db, path, "jsonl", suite=DEFAULT_SUITE, secret=home.read_federation_secret(),
-                    workers=n_workers,
-                )  # fmt: skip
-            seconds = time.perf_counter() - started
-        finally:
-            db.close()
+        ops = Operations(home, "bench")
+        started = time.perf_counter()
+        bar = ImportBar() if not as_json and sys.stderr.isatty() else None
+        if bar is not None:
+            with bar:
+                summary = ops_cases.import_file(ops, path, "jsonl", workers=n_workers, progress=bar)
+        else:
+            summary = ops_cases.import_file(ops, path, "jsonl", workers=n_workers)
+        seconds = time.perf_counter() - started
     result = {
         "cases": summary.cases_added + summary.cases_updated,
         "identifiers": summary.identifiers,

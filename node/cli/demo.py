@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from node.cli.app import main
+from node.core.clock import monotonic
 from node.demo.tour import run_demo
 
 __all__ = ["demo"]
@@ -39,7 +39,7 @@ def demo(folder: Path | None) -> None:
         raise click.ClickException(f"{folder} is not empty; choose a new folder for the demo")
     chosen = folder or Path(tempfile.mkdtemp(prefix="casebridge-demo-"))
     console = Console()
-    started = time.monotonic()
+    started = monotonic()
 
     def show(code: str, alerts: list[dict[str, Any]]) -> None:
         table = Table(title=f"{code}: {len(alerts)} alert(s)", title_justify="left")
@@ -53,7 +53,7 @@ def demo(folder: Path | None) -> None:
         console.print(table)
 
     run_demo(chosen, lambda text: console.print(text, highlight=False), show)
-    console.print(f"\nDone in {time.monotonic() - started:.1f} s. The node homes are in {chosen}:")
+    console.print(f"\nDone in {monotonic() - started:.1f} s. The node homes are in {chosen}:")
     for code in ("nl-np", "de-bka", "ro-diicot"):
         console.print(f"  casebridge --home {chosen / code} alerts list")
     console.print(f"Serve a node again with: casebridge --home {chosen / 'nl-np'} serve", highlight=False)

@@ -1,11 +1,20 @@
-"""Spreading blinding and hashing over local processes."""
+"""The node's one pool of worker processes, for CPU-bound work: blinding, hashing, parsing case files.
+
+Concurrency in the node (see "Concurrency" in docs/architecture.md): the event loop does the I/O, blocking
+SQLite calls go to its default thread pool (``asyncio.to_thread``), and CPU-heavy work goes to this pool,
+one per process. Threads of our own exist only where a library leaves no other way: the loop thread of
+:class:`node.net.local.LoopThread` (synchronous callers driving grpc.aio), the stderr reader of
+:class:`node.net.handshakes.HandshakeAudit` (gRPC's core writes to fd 2 from its own threads), and the
+hashing producer of case import (it overlaps this pool's work with SQLite writes in one transaction).
+"""
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from crypto import BlindingKey, Suite
 from crypto.suite import suite_by_name
@@ -13,6 +22,9 @@ from matcher.psi import Blinder, blind_in_process
 from node.core.errors import LocalError
 
 __all__ = ["ParallelCrypto"]
+
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 
 def _blind_blob(key: BlindingKey, blob: bytes) -> bytes:
@@ -61,6 +73,12 @@ class ParallelCrypto:
         """Start the worker processes before anything is timed."""
         if self._pool is not None:
             list(self._pool.map(abs, range(self.workers * 2)))
+
+    def map(self, fn: Callable[[_A], _R], items: Sequence[_A]) -> Iterable[_R]:
+        """``fn`` over ``items``, results in order: in the workers, or here when there is one worker or item."""
+        if self._pool is None or len(items) < 2:
+            return (fn(item) for item in items)
+        return self._pool.map(fn, items)
 
     def blinder(self) -> Blinder:
         if self._pool is None:

@@ -9,6 +9,7 @@ exploring with the CLI.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,75 +39,79 @@ BACKGROUND_CASES = 150
 ACTOR = "demo"
 
 
+# Hand-written cases whose overlaps show each kind of match; every name and number is invented.
+_STORY: dict[str, list[dict[str, Any]]] = {
+    "NL-NP": [
+        {
+            "case_ref": "NL-2026-0042",
+            "title": "Recruitment through a fake modelling agency",
+            "summary": "Young women recruited online for 'modelling work' in Rotterdam, passports withheld.",
+            "contact": "liaison.thb@politie.example",
+            "opened": "2026-03-01",
+            "identifiers": [
+                {"type": "phone", "value": "06 1234 5678", "region": "NL"},
+                {"type": "email", "value": "Anna.K.Models+jobs@gmail.com"},
+                {"type": "iban", "value": "NL91 ABNA 0417 1643 00"},
+                {"type": "social", "platform": "instagram", "value": "@anna.k.models"},
+            ],
+            "persons": [
+                {"name": "Ana Kovač", "dob": "1999-04-07", "role": "victim"},
+                {"name": "Іван Петренко", "dob": "1990-01-15", "role": "suspect"},
+            ],
+        },
+        {
+            "case_ref": "NL-2026-0057",
+            "title": "Cash couriers paid in bitcoin",
+            "summary": "Couriers moving cash between Amsterdam and Bucharest.",
+            "contact": "liaison.thb@politie.example",
+            "opened": "2026-05-12",
+            "identifiers": [
+                {"type": "crypto", "value": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"},
+                {"type": "plate", "value": "B-123-XYZ", "country": "RO"},
+            ],
+            "persons": [],
+        },
+    ],
+    "DE-BKA": [
+        {
+            "case_ref": "DE-2026-1187",
+            "title": "Wohnungsprostitution Köln-Ehrenfeld",
+            "summary": "Flat used for forced prostitution; a Dutch mobile number in the adverts.",
+            "contact": "ermittlung-mh@bka.example",
+            "opened": "2026-04-20",
+            "identifiers": [
+                {"type": "phone", "value": "+31 6 12345678"},
+                {"type": "passport", "value": "05 123 4567", "country": "RO"},
+                {"type": "email", "value": "annakmodels@googlemail.com"},
+            ],
+            "persons": [{"name": "Anna Kovac", "dob": "1999-04-07", "role": "victim"}],
+        },
+    ],
+    "RO-DIICOT": [
+        {
+            "case_ref": "RO-2026-0311",
+            "title": "Recrutare prin anunțuri false de muncă",
+            "summary": "Organised group recruiting through fake job adverts for Western Europe.",
+            "contact": "cooperare@diicot.example",
+            "opened": "2026-02-02",
+            "identifiers": [
+                {"type": "passport", "value": "051234567", "country": "ROU"},
+                {"type": "iban", "value": "NL91ABNA0417164300"},
+                {"type": "phone", "value": "0040 721 234 567", "region": "RO"},
+                {"type": "plate", "value": "B 123 XYZ", "country": "RO"},
+            ],
+            "persons": [
+                {"name": "Ivan Petrenko", "dob": "1990-01-15", "role": "suspect"},
+                {"name": "Ana Kovac", "dob": "1999-07-04", "role": "victim"},
+            ],
+        },
+    ],
+}
+
+
 def _story() -> dict[str, list[dict[str, Any]]]:
-    """Hand-written cases whose overlaps show each kind of match; every name and number is invented."""
-    return {
-        "NL-NP": [
-            {
-                "case_ref": "NL-2026-0042",
-                "title": "Recruitment through a fake modelling agency",
-                "summary": "Young women recruited online for 'modelling work' in Rotterdam, passports withheld.",
-                "contact": "liaison.thb@politie.example",
-                "opened": "2026-03-01",
-                "identifiers": [
-                    {"type": "phone", "value": "06 1234 5678", "region": "NL"},
-                    {"type": "email", "value": "Anna.K.Models+jobs@gmail.com"},
-                    {"type": "iban", "value": "NL91 ABNA 0417 1643 00"},
-                    {"type": "social", "platform": "instagram", "value": "@anna.k.models"},
-                ],
-                "persons": [
-                    {"name": "Ana Kovač", "dob": "1999-04-07", "role": "victim"},
-                    {"name": "Іван Петренко", "dob": "1990-01-15", "role": "suspect"},
-                ],
-            },
-            {
-                "case_ref": "NL-2026-0057",
-                "title": "Cash couriers paid in bitcoin",
-                "summary": "Couriers moving cash between Amsterdam and Bucharest.",
-                "contact": "liaison.thb@politie.example",
-                "opened": "2026-05-12",
-                "identifiers": [
-                    {"type": "crypto", "value": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"},
-                    {"type": "plate", "value": "B-123-XYZ", "country": "RO"},
-                ],
-                "persons": [],
-            },
-        ],
-        "DE-BKA": [
-            {
-                "case_ref": "DE-2026-1187",
-                "title": "Wohnungsprostitution Köln-Ehrenfeld",
-                "summary": "Flat used for forced prostitution; a Dutch mobile number in the adverts.",
-                "contact": "ermittlung-mh@bka.example",
-                "opened": "2026-04-20",
-                "identifiers": [
-                    {"type": "phone", "value": "+31 6 12345678"},
-                    {"type": "passport", "value": "05 123 4567", "country": "RO"},
-                    {"type": "email", "value": "annakmodels@googlemail.com"},
-                ],
-                "persons": [{"name": "Anna Kovac", "dob": "1999-04-07", "role": "victim"}],
-            },
-        ],
-        "RO-DIICOT": [
-            {
-                "case_ref": "RO-2026-0311",
-                "title": "Recrutare prin anunțuri false de muncă",
-                "summary": "Organised group recruiting through fake job adverts for Western Europe.",
-                "contact": "cooperare@diicot.example",
-                "opened": "2026-02-02",
-                "identifiers": [
-                    {"type": "passport", "value": "051234567", "country": "ROU"},
-                    {"type": "iban", "value": "NL91ABNA0417164300"},
-                    {"type": "phone", "value": "0040 721 234 567", "region": "RO"},
-                    {"type": "plate", "value": "B 123 XYZ", "country": "RO"},
-                ],
-                "persons": [
-                    {"name": "Ivan Petrenko", "dob": "1990-01-15", "role": "suspect"},
-                    {"name": "Ana Kovac", "dob": "1999-07-04", "role": "victim"},
-                ],
-            },
-        ],
-    }
+    """A fresh copy of the hand-written cases."""
+    return copy.deepcopy(_STORY)
 
 
 StoryCases = dict[str, list[dict[str, Any]]]

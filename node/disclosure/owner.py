@@ -139,7 +139,14 @@ def build_release(
 
 
 def record_approval(
-    db: Database, disclosure_id: int, release: pb.Release, release_bytes: bytes, signature: bytes, at: str
+    db: Database,
+    disclosure_id: int,
+    release: pb.Release,
+    release_bytes: bytes,
+    signature: bytes,
+    at: str,
+    *,
+    actor: str,
 ) -> Disclosure:
     """Store what we release, exactly as signed, before it is sent (not yet delivered). Call inside a transaction."""
     _, peer, _, _, handling = _pending_incoming(db, disclosure_id)
@@ -162,6 +169,7 @@ def record_approval(
         fields=list(release.fields),
         handling=handling,
         safeguarding=release.safeguarding,
+        actor=actor,
     )
     return get_disclosure(db, disclosure_id)
 
@@ -171,10 +179,12 @@ def denial_for(db: Database, disclosure_id: int, reason: str) -> pb.Denial:
     return pb.Denial(request_id=request_id, match_handle=handle, reason=checked_text(reason, "--reason", LocalError))
 
 
-def record_denial(db: Database, disclosure_id: int, reason: str, at: str) -> Disclosure:
+def record_denial(db: Database, disclosure_id: int, reason: str, at: str, *, actor: str) -> Disclosure:
     _, peer, _, _, _ = _pending_incoming(db, disclosure_id)
     store_decision(db, disclosure_id, status="denied", at=at, reason=reason.strip(), delivered=False)
-    audit.append(db, "disclosure.denied", at=at, peer=peer, subject=f"disclosure:{disclosure_id}", reason_given=True)
+    audit.append(
+        db, "disclosure.denied", at=at, peer=peer, subject=f"disclosure:{disclosure_id}", reason_given=True, actor=actor
+    )
     return get_disclosure(db, disclosure_id)
 
 

@@ -52,7 +52,7 @@ def prepare_request(db: Database, alert_id: int, purpose: str, legal_basis: str,
     return OutgoingRequest(str(uuid.uuid4()), alert.peer, alert_id, handle, purpose, legal_basis, handling)
 
 
-def record_outgoing(db: Database, request: OutgoingRequest, at: str) -> int:
+def record_outgoing(db: Database, request: OutgoingRequest, at: str, *, actor: str) -> int:
     """Store a request before it is sent (not yet delivered). Call inside a transaction."""
     disclosure_id = store.insert_disclosure(
         db,
@@ -70,6 +70,7 @@ def record_outgoing(db: Database, request: OutgoingRequest, at: str) -> int:
         alert=request.alert_id,
         request=request.request_id,
         handling=request.handling,
+        actor=actor,
     )
     return disclosure_id
 

@@ -22,6 +22,70 @@ SESSION_IDLE_TIMEOUT_S = 120.0
 Send = Callable[[Message], Awaitable[None]]
 
 
+class _Pump:
+    """The two loops of one session: one sends what the session has ready, one feeds it what arrives.
+
+    A lock keeps the session's steps one at a time (each runs in a worker thread); ``wake`` tells the sender
+    that a received message may have produced output.
+    """
+
+    def __init__(
+        self,
+        session: PsiSession,
+        send: Send,
+        chunks_per_turn: int,
+        on_progress: Callable[[PsiSession], None] | None,
+        sent_all: Callable[[], Awaitable[None]] | None,
+    ) -> None:
+        self.session = session
+        self.send = send
+        self.chunks_per_turn = chunks_per_turn
+        self.on_progress = on_progress
+        self.sent_all = sent_all
+        self.lock = asyncio.Lock()
+        self.wake = asyncio.Event()
+
+    def _progressed(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.session)
+
+    async def outgoing(self) -> None:
+        session = self.session
+        while True:
+            self.wake.clear()
+            async with self.lock:
+                messages = await asyncio.to_thread(session.outbox, self.chunks_per_turn)
+            for message in messages:
+                await self.send(message)
+            if messages:
+                self._progressed()
+            if session.state is State.DONE and not session.pending_output:
+                if self.sent_all is not None:
+                    await self.sent_all()
+                return
+            if not messages and not session.pending_output:
+                await self.wake.wait()
+
+    async def incoming(self, incoming: AsyncIterator[Message], read_to_end: bool, idle_timeout: float) -> None:
+        session = self.session
+        messages = aiter(incoming)
+        while True:
+            try:
+                message = await asyncio.wait_for(anext(messages), idle_timeout)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise PeerIdle(f"the peer sent nothing for {idle_timeout:.0f} s") from None
+            async with self.lock:
+                await asyncio.to_thread(session.receive, message)
+            self.wake.set()
+            self._progressed()
+            if session.state is State.DONE and not read_to_end:
+                return
+        if session.state is not State.DONE:
+            raise RemoteProtocolError("the peer ended the session before it was complete")
+
+
 async def drive(
     session: PsiSession,
     send: Send,
@@ -41,46 +105,9 @@ async def drive(
     ``idle_timeout`` ends a session whose peer sends nothing for that long (it would otherwise hold our set,
     a thread and its share of the daily quota for as long as it liked).
     """
-    lock = asyncio.Lock()
-    wake = asyncio.Event()
-
-    async def outgoing() -> None:
-        while True:
-            wake.clear()
-            async with lock:
-                messages = await asyncio.to_thread(session.outbox, chunks_per_turn)
-            for message in messages:
-                await send(message)
-            if on_progress is not None and messages:
-                on_progress(session)
-            if session.state is State.DONE and not session.pending_output:
-                if sent_all is not None:
-                    await sent_all()
-                return
-            if not messages and not session.pending_output:
-                await wake.wait()
-
-    async def incoming_loop() -> None:
-        messages = aiter(incoming)
-        while True:
-            try:
-                message = await asyncio.wait_for(anext(messages), idle_timeout)
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
-                raise PeerIdle(f"the peer sent nothing for {idle_timeout:.0f} s") from None
-            async with lock:
-                await asyncio.to_thread(session.receive, message)
-            wake.set()
-            if on_progress is not None:
-                on_progress(session)
-            if session.state is State.DONE and not read_to_end:
-                return
-        if session.state is not State.DONE:
-            raise RemoteProtocolError("the peer ended the session before it was complete")
-
-    sender = asyncio.ensure_future(outgoing())
-    receiver = asyncio.ensure_future(incoming_loop())
+    pump = _Pump(session, send, chunks_per_turn, on_progress, sent_all)
+    sender = asyncio.ensure_future(pump.outgoing())
+    receiver = asyncio.ensure_future(pump.incoming(incoming, read_to_end, idle_timeout))
     try:
         done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_EXCEPTION)
         for task in done:

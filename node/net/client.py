@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import grpc
 
 from crypto.certificates import load_certificate
 from matcher.psi import Blinder, Message, Mode, PsiSession, blind_in_process
 from node.config.settings import NodeConfig, Peer
+from node.core.clock import now
 from node.core.errors import EXPECTED_ERRORS, peer_text
 from node.core.home import NodeHome
 from node.matching.link import Connect, Link, LinkBroken, Opening
@@ -89,7 +89,7 @@ def _pinned_certificate_expired(peer: Peer) -> str | None:
         return None  # the handshake reports it
     except EXPECTED_ERRORS:
         return None
-    if cert.not_valid_after_utc < datetime.now(UTC):
+    if cert.not_valid_after_utc < now():
         return (
             f"the certificate pinned for {peer.code} expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
             "pin its current certificate ('casebridge peers remove', then 'casebridge peers add')"

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import re
+import select
 import threading
 from collections import Counter
 
@@ -27,9 +28,12 @@ from node.core.home import NodeHome
 from node.store import audit as audit
 from node.store import open_database, transaction
 
-__all__ = ["HandshakeAudit", "reason_of"]
+__all__ = ["FLUSH_SECONDS", "HandshakeAudit", "reason_of"]
 
 log = logging.getLogger("casebridge.server")
+
+# How often the counts go into the audit log (``casebridge serve`` runs :meth:`HandshakeAudit.flush`).
+FLUSH_SECONDS = 5.0
 
 _REPORT = re.compile(r"Handshake failed with error")
 _CODE = re.compile(r":([A-Z][A-Z0-9_]{5,})(?=:)")
@@ -51,60 +55,78 @@ def reason_of(line: str) -> str | None:
 
 
 class HandshakeAudit:
-    """Tees file descriptor 2 through a pipe for as long as the node serves."""
+    """Tees file descriptor 2 through a pipe for as long as the node serves.
 
-    def __init__(self, home: NodeHome, flush_seconds: float = 5.0) -> None:
+    The reader is a thread, not event-loop I/O, because gRPC's core writes to fd 2 from its own threads:
+    standard error must keep flowing while the loop is busy, and after it has stopped. Start any worker
+    processes before :meth:`start`, so that they keep the original fd 2 and never hold the pipe open; the
+    reader still stops promptly on :meth:`stop` if something else does.
+    """
+
+    def __init__(self, home: NodeHome) -> None:
         self.home = home
-        self.flush_seconds = flush_seconds
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._stopped = threading.Event()
         self._saved_stderr = -1
+        self._wake = (-1, -1)
         self._reader: threading.Thread | None = None
-        self._flusher: threading.Thread | None = None
 
     def start(self) -> None:
         read_end, write_end = os.pipe()
+        self._wake = os.pipe()
         self._saved_stderr = os.dup(2)
         os.dup2(write_end, 2)
         os.close(write_end)
         self._reader = threading.Thread(target=self._read, args=(read_end,), name="handshake-audit", daemon=True)
-        self._flusher = threading.Thread(target=self._flush_loop, name="handshake-flush", daemon=True)
         self._reader.start()
-        self._flusher.start()
+
+    @property
+    def is_reading(self) -> bool:
+        return self._reader is not None and self._reader.is_alive()
 
     def stop(self) -> None:
-        """Give standard error back, let the reader drain, and record what is still counted."""
+        """Give standard error back, let the reader drain what was written, and record what is still counted."""
         if self._saved_stderr < 0:
             return
-        os.dup2(self._saved_stderr, 2)  # closes the pipe's last write end, so the reader sees its end
-        os.close(self._saved_stderr)
-        self._saved_stderr = -1
+        os.dup2(self._saved_stderr, 2)  # drops this process's write end of the pipe
+        os.write(self._wake[1], b"x")  # another process may hold one still: the reader must not wait for it
         if self._reader is not None:
-            self._reader.join(5)
-        self._stopped.set()
-        if self._flusher is not None:
-            self._flusher.join(5)
+            self._reader.join()
+        for fd in (self._saved_stderr, *self._wake):
+            os.close(fd)
+        self._saved_stderr, self._wake = -1, (-1, -1)
         self.flush()
 
     def _read(self, fd: int) -> None:
         pending = b""
-        with os.fdopen(fd, "rb", buffering=0) as pipe:
-            while chunk := pipe.read(65536):
-                # Pass everything on first: nothing that reaches standard error may be lost or delayed.
-                with contextlib.suppress(OSError):
-                    os.write(self._saved_stderr, chunk)
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    reason = reason_of(line.decode("utf-8", "replace"))
-                    if reason is not None:
-                        with self._lock:
-                            self._counts[reason] += 1
+        try:
+            waking = False
+            while True:
+                ready, _, _ = select.select([fd] if waking else [fd, self._wake[0]], [], [], 0 if waking else None)
+                if fd not in ready:
+                    if waking:
+                        return  # woken and drained: everything written before stop() has been passed on
+                    waking = True
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return
+                pending = self._pass_on(pending, chunk)
+        finally:
+            os.close(fd)
 
-    def _flush_loop(self) -> None:
-        while not self._stopped.wait(self.flush_seconds):
-            self.flush()
+    def _pass_on(self, pending: bytes, chunk: bytes) -> bytes:
+        """Write ``chunk`` on, count the reports among its complete lines, return the incomplete rest."""
+        # Pass everything on first: nothing that reaches standard error may be lost or delayed.
+        with contextlib.suppress(OSError):
+            os.write(self._saved_stderr, chunk)
+        *lines, rest = (pending + chunk).split(b"\n")
+        for line in lines:
+            reason = reason_of(line.decode("utf-8", "replace"))
+            if reason is not None:
+                with self._lock:
+                    self._counts[reason] += 1
+        return rest
 
     def flush(self) -> None:
         with self._lock:

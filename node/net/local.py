@@ -1,4 +1,8 @@
-"""Running several nodes in one process or on one host: a background event loop, and free loopback ports."""
+"""Running several nodes in one process or on one host: a background event loop, and free loopback ports.
+
+:class:`LoopThread` is one of the few threads the node starts itself: ``grpc.aio`` servers and channels live
+on a running event loop, and synchronous callers (the demo, the tests) cannot await one.
+"""
 
 from __future__ import annotations
 

@@ -24,10 +24,10 @@ def show(ops: Operations, alert_id: int) -> Alert:
 def confirm(ops: Operations, alert_id: int) -> Alert:
     """Mark an alert as a real link worth following up; the status change and its audit entry commit together."""
     with unit_of_work(ops.home) as db:
-        return confirm_alert(db, alert_id, ops.now_iso())
+        return confirm_alert(db, alert_id, ops.now_iso(), actor=ops.actor)
 
 
 def dismiss(ops: Operations, alert_id: int, reason: str) -> Alert:
     """Dismiss an alert with the analyst's reason (kept with the alert, not in the audit log)."""
     with unit_of_work(ops.home) as db:
-        return dismiss_alert(db, alert_id, reason, ops.now_iso())
+        return dismiss_alert(db, alert_id, reason, ops.now_iso(), actor=ops.actor)

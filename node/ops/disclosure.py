@@ -81,7 +81,7 @@ def request(ops: Operations, alert_id: int, purpose: str, legal_basis: str, hand
     with unit_of_work(ops.home) as db:
         prepared = prepare_request(db, alert_id, purpose, legal_basis, handling)
         peer = find_peer(config, prepared.peer)
-        disclosure_id = record_outgoing(db, prepared, ops.now_iso())
+        disclosure_id = record_outgoing(db, prepared, ops.now_iso(), actor=ops.actor)
     ack = _deliver(ops, disclosure_id, peer.code, send_request_rpc(ops.home, peer, prepared.to_wire()), refusable=True)
     return _sent(ops, disclosure_id, peer.code, duplicate=bool(ack.duplicate))
 
@@ -93,7 +93,7 @@ def approve(ops: Operations, disclosure_id: int, fields: list[str]) -> Sent:
         release = build_release(db, disclosure_id, fields, our_agency=config.agency, now=ops.clock.now())
         peer = find_peer(config, release.requester_agency)
         signed = seal_release(ops.home, release)
-        record_approval(db, disclosure_id, release, signed.release, signed.signature, ops.now_iso())
+        record_approval(db, disclosure_id, release, signed.release, signed.signature, ops.now_iso(), actor=ops.actor)
     _deliver(ops, disclosure_id, peer.code, deliver_release(ops.home, peer, signed))
     return _sent(ops, disclosure_id, peer.code)
 
@@ -104,7 +104,7 @@ def deny(ops: Operations, disclosure_id: int, reason: str) -> Sent:
     with unit_of_work(ops.home) as db:
         denial = denial_for(db, disclosure_id, reason)
         peer = find_peer(config, get_disclosure(db, disclosure_id).peer)
-        record_denial(db, disclosure_id, reason, ops.now_iso())
+        record_denial(db, disclosure_id, reason, ops.now_iso(), actor=ops.actor)
     _deliver(ops, disclosure_id, peer.code, deliver_denial(ops.home, peer, denial))
     return _sent(ops, disclosure_id, peer.code)
 

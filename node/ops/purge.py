@@ -23,5 +23,5 @@ def purge(ops: Operations, *, dry_run: bool = False) -> PurgeResult:
     """Delete closed alerts, denied requests and releases older than ``retention_days``; the purge is audited."""
     config = ops.config()
     with unit_of_work(ops.home) as db:
-        summary = purge_expired(db, config.retention_days, ops.clock.now(), dry_run=dry_run)
+        summary = purge_expired(db, config.retention_days, ops.clock.now(), actor=ops.actor, dry_run=dry_run)
     return PurgeResult(summary, config.retention_days, dry_run)

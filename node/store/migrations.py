@@ -145,12 +145,10 @@ def _match_keys(db: Database) -> None:
     )
 
 
-@migration("0003_sessions_alerts_audit")
-def _sessions_alerts_audit(db: Database) -> None:
-    _run(
-        db,
-        # Every PSI session we took part in, either role. The daily quota sums peer_size per peer and day.
-        """CREATE TABLE sessions (
+# Sessions, alerts with their matched keys, and the audit chain.
+_SESSIONS_ALERTS_AUDIT = (
+    # Every PSI session we took part in, either role. The daily quota sums peer_size per peer and day.
+    """CREATE TABLE sessions (
             id INTEGER PRIMARY KEY,
             session_id TEXT NOT NULL,
             peer TEXT NOT NULL,
@@ -167,9 +165,9 @@ def _sessions_alerts_audit(db: Database) -> None:
             reason TEXT,
             UNIQUE (session_id, peer, role)
         )""",
-        "CREATE INDEX sessions_by_peer_day ON sessions(peer, day)",
-        # One alert per (peer, own case). Never deleted by matching: a vanished match sets match_state.
-        """CREATE TABLE alerts (
+    "CREATE INDEX sessions_by_peer_day ON sessions(peer, day)",
+    # One alert per (peer, own case). Never deleted by matching: a vanished match sets match_state.
+    """CREATE TABLE alerts (
             id INTEGER PRIMARY KEY,
             peer TEXT NOT NULL,
             case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
@@ -183,10 +181,10 @@ def _sessions_alerts_audit(db: Database) -> None:
             gone_since TEXT,
             UNIQUE (peer, case_id)
         )""",
-        "CREATE INDEX alerts_by_status ON alerts(status)",
-        # The matched keys of an alert. element is our own stored hash-to-group value (already in
-        # match_keys); match_handle is the opaque name both agencies share for the match.
-        """CREATE TABLE alert_keys (
+    "CREATE INDEX alerts_by_status ON alerts(status)",
+    # The matched keys of an alert. element is our own stored hash-to-group value (already in
+    # match_keys); match_handle is the opaque name both agencies share for the match.
+    """CREATE TABLE alert_keys (
             id INTEGER PRIMARY KEY,
             alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
             key_type TEXT NOT NULL,
@@ -200,9 +198,9 @@ def _sessions_alerts_audit(db: Database) -> None:
             current INTEGER NOT NULL DEFAULT 1,
             UNIQUE (alert_id, element)
         )""",
-        "CREATE INDEX alert_keys_by_handle ON alert_keys(match_handle)",
-        # The hash chain (see node/store/audit.py) and its head, kept apart so a deleted tail shows.
-        """CREATE TABLE audit (
+    "CREATE INDEX alert_keys_by_handle ON alert_keys(match_handle)",
+    # The hash chain (see node/store/audit.py) and its head, kept apart so a deleted tail shows.
+    """CREATE TABLE audit (
             seq INTEGER PRIMARY KEY,
             at TEXT NOT NULL,
             event TEXT NOT NULL,
@@ -212,8 +210,13 @@ def _sessions_alerts_audit(db: Database) -> None:
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )""",
-        "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
-    )
+    "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
+)
+
+
+@migration("0003_sessions_alerts_audit")
+def _sessions_alerts_audit(db: Database) -> None:
+    _run(db, *_SESSIONS_ALERTS_AUDIT)
 
 
 @migration("0004_disclosures")

@@ -39,7 +39,7 @@ class PurgeSummary:
         return asdict(self)
 
 
-def purge(db: Database, retention_days: int, now: datetime, *, dry_run: bool = False) -> PurgeSummary:
+def purge(db: Database, retention_days: int, now: datetime, *, actor: str, dry_run: bool = False) -> PurgeSummary:
     """Delete what is past retention. Call inside a transaction (a dry run changes nothing)."""
     cutoff = (now - timedelta(days=retention_days)).isoformat(timespec="seconds")
     conn = db.conn
@@ -70,5 +70,6 @@ def purge(db: Database, retention_days: int, now: datetime, *, dry_run: bool = F
         alerts=len(alert_ids),
         denied_requests=len(denied),
         releases=len(released),
+        actor=actor,
     )
     return summary

@@ -113,17 +113,24 @@ def completed_sessions(db: Database, peer: str, role: str) -> int:
     return db.table("sessions").count_where("peer = ? AND role = ? AND status = 'completed'", [peer, role])
 
 
-def mark_interrupted(db: Database, at: str) -> list[str]:
-    """Sessions left 'running' by a node that stopped mid-session become 'failed'; returns their ids.
+def mark_interrupted(db: Database, at: str, role: str = "responder") -> list[str]:
+    """Sessions of ``role`` left 'running' by a node that stopped mid-session become 'failed'; returns their ids.
 
-    Call inside a transaction, before serving: no session can be running in a node that is only starting.
-    They keep counting against the daily quota, since their keys were announced.
+    Call inside a transaction, before serving: no responder session can be running in a node that is only
+    starting. (Initiator sessions belong to ``match`` processes, which may be running now: see
+    :func:`close_orphaned_initiators`.) They keep counting against the daily quota, since their keys were
+    announced.
     """
-    ids = [r[0] for r in db.conn.execute("SELECT session_id FROM sessions WHERE status = 'running' ORDER BY id")]
+    ids = [
+        r[0]
+        for r in db.conn.execute(
+            "SELECT session_id FROM sessions WHERE status = 'running' AND role = ? ORDER BY id", (role,)
+        )
+    ]
     db.conn.execute(
         "UPDATE sessions SET status = 'failed', finished_at = ?,"
-        " reason = 'interrupted: the node stopped during the session' WHERE status = 'running'",
-        (at,),
+        " reason = 'interrupted: the node stopped during the session' WHERE status = 'running' AND role = ?",
+        (at, role),
     )
     return ids
 

@@ -13,13 +13,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from node.net.local import free_port
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "container-init.sh"
@@ -80,12 +80,13 @@ def members(tmp_path: Path) -> Iterator[dict[str, tuple[Path, subprocess.Popen[b
 def test_three_members_set_up_pin_each_other_and_match(
     members: dict[str, tuple[Path, subprocess.Popen[bytes]]], tmp_path: Path
 ) -> None:
-    deadline = time.monotonic() + 60
     for code, (home, proc) in members.items():
-        while _cli(home, "health").returncode != 0:
+
+        def serving(code: str = code, home: Path = home, proc: subprocess.Popen[bytes] = proc) -> bool:
             assert proc.poll() is None, (tmp_path / f"{code}.log").read_text()
-            assert time.monotonic() < deadline, f"{code} never reported SERVING"
-            time.sleep(0.3)
+            return _cli(home, "health").returncode == 0
+
+        wait_until(serving, 60, f"{code} reporting SERVING", interval=0.3)
     for code, (home, _) in members.items():
         pinned = {p["code"] for p in json.loads(_cli(home, "peers", "list", "--json").stdout)}
         assert pinned == set(AGENCIES) - {code}

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from node.net.local import free_port
 from tests.deploy.wheel import build_wheel
+from tests.waiting import holds_within
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "casebridge-deploy.sh"
@@ -133,10 +133,7 @@ def _kill_leftover(agency: Agency) -> None:
     if b"serve" not in cmdline:
         return  # the pid was reused by something else
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-        time.sleep(0.2)
-    if Path(f"/proc/{pid}").exists():
+    if not holds_within(lambda: not Path(f"/proc/{pid}").exists(), 15, interval=0.2):
         os.kill(pid, signal.SIGKILL)
 
 

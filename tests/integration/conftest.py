@@ -16,8 +16,9 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from node.net.local import LoopThread, free_port
 from node.net.server import RunningServer, create_server
 from node.net.tls import ConfigWatch
 from tests.integration.raw import use_federation_secret
+from tests.waiting import wait_until
 
 __all__ = [
     "AGENCIES",
@@ -51,6 +53,8 @@ AGENCIES = ("NL-NP", "DE-BKA", "RO-DIICOT")
 # In the federation (it holds the secret) but pinned by nobody: the "unknown certificate".
 OUTSIDER = "FR-GN"
 _CLI_TIMEOUT_S = 60.0
+# A deadline, not a wait: a large session on a loaded machine can take well over half a minute.
+_MATCH_DEADLINE_S = 120.0
 _INIT = ("init", "--agency")
 
 
@@ -150,6 +154,12 @@ class Federation:
             rows = conn.execute("SELECT event, detail FROM audit ORDER BY seq").fetchall()
         return [(event, json.loads(detail).get("status")) for event, detail in rows]
 
+    def audit_details(self, code: str) -> list[tuple[str, dict[str, Any]]]:
+        """(event, detail) of every entry, read straight from the database."""
+        with closing(sqlite3.connect(self.home(code) / "casebridge.db")) as conn:
+            rows = conn.execute("SELECT event, detail FROM audit ORDER BY seq").fetchall()
+        return [(event, json.loads(detail)) for event, detail in rows]
+
     # -- servers ---------------------------------------------------------------------------------------
 
     def serve_in_process(self, code: str) -> int:
@@ -176,11 +186,13 @@ class Federation:
             )
         self.processes[code] = proc
         self.serve_logs[code] = log_path
-        deadline = time.monotonic() + 30
-        while b"serving on" not in log_path.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"serve for {code} did not start: {log_path.read_text()}")
-            time.sleep(0.05)
+
+        def serving() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"serve for {code} exited: {log_path.read_text()}")
+            return b"serving on" in log_path.read_bytes()
+
+        wait_until(serving, 30, f"serve for {code} logging that it serves")
         self.ports[code] = port
         return port
 
@@ -217,11 +229,15 @@ class Federation:
 
     def match(self, code: str, peer: str, mode: Mode = Mode.MUTUAL) -> PeerOutcome:
         """One session run by ``code``'s own client code over real gRPC (no interpreter start-up)."""
+        return self.start_match(code, peer, mode).result(_MATCH_DEADLINE_S)
+
+    def start_match(self, code: str, peer: str, mode: Mode = Mode.MUTUAL) -> Future[PeerOutcome]:
+        """:meth:`match`, started on the server loop; the caller waits on the returned future."""
         home = NodeHome(self.home(code))
         config = load_config(home)
         chosen = config.peer(peer)
         assert chosen is not None, f"{code} has no peer {peer}"
-        return self.loop.run(match_peer(home, config, chosen, mode))
+        return asyncio.run_coroutine_threadsafe(match_peer(home, config, chosen, mode), self.loop.loop)
 
 
 def _build_template(root: Path) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import threading
-import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from node.cases.synthetic import agency_case_files, write_jsonl
 from tests.integration.conftest import Federation
+from tests.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(400)
 
 RESPONDER, INITIATOR = "NL-NP", "DE-BKA"
 
@@ -24,6 +24,11 @@ def _alert_rows(home: Path) -> list[tuple[object, ...]]:
             "SELECT a.id, a.peer, a.case_id, k.match_handle FROM alerts a JOIN alert_keys k ON k.alert_id = a.id"
             " ORDER BY a.id, k.id"
         ).fetchall()
+
+
+def _statuses(home: Path) -> list[str]:
+    with closing(sqlite3.connect(home / "casebridge.db")) as conn:
+        return [r[0] for r in conn.execute("SELECT status FROM sessions ORDER BY id")]
 
 
 def test_killed_mid_session_restarts_clean(idle_federation: Federation, tmp_path: Path) -> None:
@@ -41,13 +46,18 @@ def test_killed_mid_session_restarts_clean(idle_federation: Federation, tmp_path
     before = {code: _alert_rows(fed.home(code)) for code in (RESPONDER, INITIATOR)}
     assert before[RESPONDER] and before[INITIATOR]
 
-    # Kill the responder (SIGKILL: no graceful stop) while the second session is running.
+    # Kill the responder (SIGKILL: no graceful stop) once its database shows the second session running.
     proc = fed.processes[RESPONDER]
-    killer = threading.Timer(0.4, proc.send_signal, args=(signal.SIGKILL,))
-    killer.start()
-    interrupted = fed.match(INITIATOR, RESPONDER)
-    killer.join()
+    pending = fed.start_match(INITIATOR, RESPONDER)
+    wait_until(
+        lambda: _statuses(fed.home(RESPONDER)) == ["completed", "running"] or pending.done(),
+        60,
+        "the responder's second session running",
+    )
+    assert not pending.done(), "the second session ended before the responder could be killed in it"
+    proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
+    interrupted = pending.result(timeout=120)
     assert interrupted.status == "failed"
     # Neither side lost or gained an alert or key from the broken session.
     assert {code: _alert_rows(fed.home(code)) for code in (RESPONDER, INITIATOR)} == before
@@ -64,13 +74,10 @@ def test_killed_mid_session_restarts_clean(idle_federation: Federation, tmp_path
     again = fed.match(INITIATOR, RESPONDER)
     assert again.status == "completed", again.error
     assert (again.intersection, again.new_alerts) == (first.intersection, 0)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alert_rows(fed.home(RESPONDER)) != before[RESPONDER]:
-        time.sleep(0.1)
+    wait_until(lambda: _alert_rows(fed.home(RESPONDER)) == before[RESPONDER], 10, "the responder's alerts as before")
     assert {code: _alert_rows(fed.home(code)) for code in (RESPONDER, INITIATOR)} == before
-    with sqlite3.connect(fed.home(RESPONDER) / "casebridge.db") as conn:
-        statuses = [r[0] for r in conn.execute("SELECT status FROM sessions ORDER BY id")]
-    assert statuses == ["completed", "failed", "completed"]  # the restart closed the interrupted one
+    # The restart closed the interrupted one.
+    assert _statuses(fed.home(RESPONDER)) == ["completed", "failed", "completed"]
     assert "session.interrupted" in [e["event"] for e in fed.audit(RESPONDER)]
     for code in (RESPONDER, INITIATOR):
         assert fed.cli(code, "audit", "verify").returncode == 0

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import grpc
 import pytest
 
 from tests.integration.conftest import OUTSIDER, Federation
 from tests.integration.raw import connect, credentials, open_channel, open_frame, raw_match
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -176,15 +176,15 @@ def test_a_serving_node_audits_refused_handshakes(idle_federation: Federation) -
     assert idle_federation.loop.run(attempt(None)) is grpc.StatusCode.UNAVAILABLE
     assert idle_federation.loop.run(attempt(OUTSIDER)) is grpc.StatusCode.UNAVAILABLE
     wanted = {"the caller presented no client certificate", "the caller's certificate is not pinned here"}
-    deadline = time.monotonic() + 20
-    found: dict[str, int] = {}
-    while time.monotonic() < deadline and set(found) != wanted:
-        time.sleep(0.5)
-        found = {
-            e["detail"]["reason"]: e["detail"]["count"]
-            for e in idle_federation.audit(RESPONDER)
-            if e["event"] == "session.refused" and e["detail"].get("stage") == "tls-handshake"
+
+    def refusals() -> dict[str, int]:
+        return {
+            detail["reason"]: detail["count"]
+            for event, detail in idle_federation.audit_details(RESPONDER)
+            if event == "session.refused" and detail.get("stage") == "tls-handshake"
         }
+
+    found = wait_until(lambda: refusals() if set(refusals()) == wanted else {}, 20, "both handshake refusals audited")
     assert set(found) == wanted, found
     assert all(count >= 1 for count in found.values())
     # gRPC's own report still reaches the log, passed through unchanged.

@@ -6,7 +6,10 @@ moved into the past in SQLite, since waiting out a retention period is not an op
 
 from __future__ import annotations
 
+import functools
+import getpass
 import json
+import logging
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -17,8 +20,13 @@ import pytest
 
 from node.config.settings import update_config
 from node.core.home import NodeHome
+from node.net.tls import ConfigWatch
+from node.ops import Operations
+from node.ops.periodic import Periodic
+from node.ops.serving import purge_once
 from tests.integration.conftest import AGENCIES, Federation
 from tests.integration.disclosure_helpers import alert_id, incoming, outgoing, query, request_args
+from tests.waiting import async_wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -152,6 +160,7 @@ def test_purge_removes_only_what_is_past_retention(federation: Federation, tmp_p
         "releases": 1,
         "retention_days": RETENTION_DAYS,
     }
+    assert purges[0]["detail"]["actor"] == f"cli:{getpass.getuser()}"  # who ran it
     assert verified.returncode == 0, verified.stderr
     assert federation.cli(DE, "audit", "verify", check=False).returncode == 0
 
@@ -160,3 +169,32 @@ def test_purge_removes_only_what_is_past_retention(federation: Federation, tmp_p
     again = federation.cli(NL, "purge", "--json").json()
     assert (again["alerts"], again["denied_requests"], again["releases"]) == (0, 0, 0)
     assert dump(federation, NL) == before
+
+
+@pytest.mark.asyncio
+async def test_a_failed_retention_run_is_audited_and_the_next_run_still_happens(
+    idle_federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The serving node's daily purge, on a database another process holds locked (a real SQLite fault)."""
+    home = NodeHome(idle_federation.home(NL))
+    ops = Operations(home, "test")
+    job = Periodic(ops, "retention", functools.partial(purge_once, ops, ConfigWatch(home)), interval=0.01)
+    locker = sqlite3.connect(home.database, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # holds the write lock, as a stuck process would
+    job.start()
+    try:
+        await async_wait_until(lambda: job.failures >= 1, 60, "a failed retention run")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    # The schedule goes on: a later run succeeds, and every failure gets its audit entry once the lock is gone.
+    await async_wait_until(lambda: job.runs > job.failures, 60, "a retention run that succeeded")
+    await async_wait_until(lambda: job.recorded_failures == job.failures, 60, "the failures in the audit log")
+    await job.stop()
+
+    failed = [detail for event, detail in idle_federation.audit_details(NL) if event == "task.failed"]
+    assert failed == [{"task": "retention", "error": "StoreUnavailable", "actor": "test"}] * job.failures
+    assert any(
+        r.levelno == logging.ERROR and "retention failed (StoreUnavailable" in r.getMessage() for r in caplog.records
+    )
+    assert idle_federation.cli(NL, "audit", "verify").returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import grpc
@@ -11,6 +12,7 @@ from node.cases.synthetic import agency_case_files, write_jsonl
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from tests.integration.conftest import Federation
 from tests.integration.raw import credentials, open_channel, open_frame, raw_match
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -52,3 +54,37 @@ def test_a_bad_element_fails_only_its_session_when_workers_blind(idle_federation
     assert ("session.failed", "INVALID_ARGUMENT") in [
         (e["event"], e["detail"].get("status")) for e in fed.audit("NL-NP")
     ]
+
+
+def _handshake_refusals(fed: Federation, code: str) -> int:
+    return sum(
+        int(detail["count"])
+        for event, detail in fed.audit_details(code)
+        if event == "session.refused" and detail.get("stage") == "tls-handshake"
+    )
+
+
+def test_serve_with_workers_stops_on_sigterm_and_keeps_its_stderr(idle_federation: Federation) -> None:
+    """The pool's processes must not hold the stderr tee open: refusals are still seen, and stop is prompt."""
+    fed = idle_federation
+    port = fed.serve_subprocess("NL-NP", "--workers", "2")
+    health = fed.cli("NL-NP", "health", "--address", f"127.0.0.1:{port}", "--wait", "30", check=False)
+    assert (health.returncode, health.stdout.split()[0]) == (0, "SERVING"), health.stdout + health.stderr
+
+    # A refusal provoked after the pool started reaches standard error and the audit log.
+    async def without_certificate() -> grpc.StatusCode:
+        async with open_channel(port, credentials(fed.home("NL-NP"), None)) as channel:
+            return (await raw_match(channel, [open_frame(1)], timeout=5)).code
+
+    assert fed.loop.run(without_certificate()) is grpc.StatusCode.UNAVAILABLE
+    log = fed.serve_logs["NL-NP"]
+    wait_until(lambda: b"Handshake failed" in log.read_bytes(), 30, "gRPC's handshake report on stderr")
+    wait_until(lambda: _handshake_refusals(fed, "NL-NP") >= 1, 30, "the refused handshake in the audit log")
+
+    proc = fed.processes["NL-NP"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    text = log.read_text()
+    # The last lines, written through the tee as it was taken down, arrived whole.
+    assert any(line.endswith(": stopped") for line in text.splitlines()), text
+    assert fed.cli("NL-NP", "audit", "verify").returncode == 0

@@ -111,7 +111,7 @@ class Pair:
             stored, duplicate = accept_request(self.owner, peer=REQUESTER, request=outgoing.to_wire(), at=AT)
         assert not duplicate
         with transaction(self.requester):
-            ours = record_outgoing(self.requester, outgoing, AT)
+            ours = record_outgoing(self.requester, outgoing, AT, actor="test")
         return ours, stored.id, outgoing
 
     def release(self, owner_id: int, fields: list[str]) -> tuple[pb.Release, pb.SignedRelease]:

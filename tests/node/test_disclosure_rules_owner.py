@@ -113,7 +113,7 @@ def test_only_the_owner_decides_and_only_once(pair: Pair) -> None:
         denial_for(pair.owner, theirs, "  ")
     denial = denial_for(pair.owner, theirs, " covert operation ")
     with transaction(pair.owner):
-        record_denial(pair.owner, theirs, " covert operation ", LATER)
+        record_denial(pair.owner, theirs, " covert operation ", LATER, actor="test")
     with pytest.raises(LocalError, match="already denied"):
         build_release(pair.owner, theirs, ["title"], our_agency=OWNER, now=NOW)
     with pytest.raises(LocalError, match="already denied"):

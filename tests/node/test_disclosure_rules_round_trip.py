@@ -42,7 +42,7 @@ def test_a_release_carries_exactly_the_chosen_fields(pair: Pair) -> None:
     assert alert_marker == (1,)
 
     with transaction(pair.owner):
-        approved = record_approval(pair.owner, theirs, release, signed.release, signed.signature, LATER)
+        approved = record_approval(pair.owner, theirs, release, signed.release, signed.signature, LATER, actor="test")
     assert approved.released == stored.released and approved.case_ref == OWNER_CASE["case_ref"]
     assert _events(pair.requester) == ["disclosure.requested", "disclosure.released"]
     assert _events(pair.owner) == ["disclosure.request-received", "disclosure.approved"]

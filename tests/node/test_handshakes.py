@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from node.net.handshakes import reason_of
+from node.core.home import NodeHome
+from node.net.handshakes import HandshakeAudit, reason_of
+from node.store import reading
 
 NO_CERT = (
     "I1129 17:29:04.785846    3225 ssl_transport_security.cc:2563] Handshake failed with error SSL_ERROR_SSL: "
@@ -40,3 +47,23 @@ def test_handshake_reports_are_recognised(line: str, reason: str) -> None:
 )
 def test_other_lines_are_not_refusals(line: str) -> None:
     assert reason_of(line) is None
+
+
+def test_the_tee_stops_while_another_process_holds_stderr(home: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A child started while the tee runs keeps the pipe open; stop must neither wait for it nor lose a line."""
+    tee = HandshakeAudit(NodeHome(home))
+    tee.start()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        os.write(2, (NO_CERT + "\n").encode())
+        tee.stop()
+        assert holder.poll() is None  # the pipe's other write end is still open
+        assert not tee.is_reading
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert NO_CERT in capfd.readouterr().err  # passed on unchanged
+    with reading(NodeHome(home)) as db:
+        rows = [r[0] for r in db.conn.execute("SELECT detail FROM audit WHERE event = 'session.refused'")]
+    assert len(rows) == 1 and '"count":1' in rows[0] and "no client certificate" in rows[0]
