@@ -41,6 +41,12 @@ _REASONS = {
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the caller presented no client certificate",
     "CERTIFICATE_VERIFY_FAILED": "the caller's certificate is not pinned here",
 }
+# After CERTIFICATE_VERIFY_FAILED the report quotes the X.509 verification error. The chain is built before
+# validity dates are checked, so an expiry (or a date in the future) means the certificate is one we pin.
+_VERIFY_DETAIL = {
+    "certificate has expired": "the caller's certificate is pinned here but has expired",
+    "certificate is not yet valid": "the caller's certificate is pinned here but is not valid yet",
+}
 
 
 def reason_of(line: str) -> str | None:
@@ -48,6 +54,10 @@ def reason_of(line: str) -> str | None:
     if _REPORT.search(line) is None:
         return None
     codes = _CODE.findall(line)
+    if "CERTIFICATE_VERIFY_FAILED" in codes:
+        for detail, reason in _VERIFY_DETAIL.items():
+            if detail in line:
+                return reason
     for code in codes:
         if code in _REASONS:
             return _REASONS[code]

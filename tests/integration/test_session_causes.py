@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from crypto.certificates import create_identity, fingerprint, load_certificate
@@ -15,6 +17,8 @@ from node.config.settings import load_config, update_config
 from node.core.home import NodeHome
 from node.net.client import match_peer
 from tests.integration.conftest import AGENCIES, Federation
+from tests.integration.raw import credentials, open_channel, open_frame, raw_match
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -70,3 +74,41 @@ def test_a_peer_gone_mid_session_is_not_a_tls_problem(idle_federation: Federatio
     assert outcome.status == "failed"
     assert "went away mid-session" in (outcome.error or ""), outcome.error
     assert _failures(fed, INITIATOR)[-1]["status"] == "UNAVAILABLE"
+
+
+def test_a_caller_presenting_an_expired_pinned_certificate_is_audited_as_expired(
+    idle_federation: Federation, tmp_path: Path
+) -> None:
+    """The responder's record of a refused handshake names the expiry, not "not pinned here"."""
+    fed = idle_federation
+    expired = create_identity(PEER, ["127.0.0.1"], now=datetime.now(UTC) - timedelta(days=30), validity_days=1)
+    caller = tmp_path / "caller"
+    (caller / "tls").mkdir(parents=True)
+    (caller / "tls" / "node.key").write_bytes(expired.key_pem)
+    (caller / "tls" / "node.crt").write_bytes(expired.cert_pem)
+    responder = NodeHome(fed.home(INITIATOR))
+    pinned = load_config(responder).peer(PEER)
+    assert pinned is not None
+    pinned.certificate.write_bytes(expired.cert_pem)
+
+    def repin(document: dict[str, Any]) -> None:
+        document["peers"][PEER]["fingerprint"] = fingerprint(load_certificate(expired.cert_pem))
+
+    update_config(responder, repin)
+    port = fed.serve_subprocess(INITIATOR)
+
+    async def attempt() -> grpc.StatusCode:
+        async with open_channel(port, credentials(fed.home(INITIATOR), caller)) as channel:
+            return (await raw_match(channel, [open_frame(1)], timeout=10)).code
+
+    assert fed.loop.run(attempt()) is grpc.StatusCode.UNAVAILABLE
+
+    def refusals() -> list[str]:
+        return [
+            str(detail["reason"])
+            for event, detail in fed.audit_details(INITIATOR)
+            if event == "session.refused" and detail.get("stage") == "tls-handshake"
+        ]
+
+    wait_until(refusals, 30, "the refused handshake in the audit log")
+    assert refusals() == ["the caller's certificate is pinned here but has expired"]

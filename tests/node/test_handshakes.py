@@ -22,6 +22,10 @@ NOT_PINNED = (
     "I1129 17:29:04.787665    3227 ssl_transport_security.cc:2563] Handshake failed with error SSL_ERROR_SSL: "
     "error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED: self signed certificate"
 )
+EXPIRED = (
+    "I1202 06:54:00.859850   11152 ssl_transport_security.cc:2563] Handshake failed with error SSL_ERROR_SSL: "
+    "error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED: certificate has expired"
+)
 PLAIN_HTTP = (
     "I1129 17:30:00.000000    3300 ssl_transport_security.cc:2563] Handshake failed with error SSL_ERROR_SSL: "
     "error:1000009c:SSL routines:OPENSSL_internal:HTTP_REQUEST: http request"
@@ -33,6 +37,11 @@ PLAIN_HTTP = (
     [
         (NO_CERT, "the caller presented no client certificate"),
         (NOT_PINNED, "the caller's certificate is not pinned here"),
+        (EXPIRED, "the caller's certificate is pinned here but has expired"),
+        (
+            EXPIRED.replace("has expired", "is not yet valid"),
+            "the caller's certificate is pinned here but is not valid yet",
+        ),
         (PLAIN_HTTP, "the TLS handshake failed (HTTP_REQUEST)"),
         ("Handshake failed with error", "the TLS handshake failed (no reason given)"),
     ],
