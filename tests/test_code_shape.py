@@ -89,6 +89,30 @@ def test_only_the_clock_module_reads_the_clock(package: str) -> None:
     assert not found, f"clock reads outside {CLOCK_MODULE}:\n" + "\n".join(found)
 
 
+# Tests wait on a state with a deadline (tests/waiting.py), never on a fixed timer.
+SLEEPS = {("time", "sleep"), ("asyncio", "sleep")}
+WAITING_MODULE = Path("tests/waiting.py")
+
+
+def sleeps(tree: ast.Module, path: Path) -> list[str]:
+    """``path:line receiver.sleep(`` for each call of a sleep in ``tree``."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            receiver = _last_name(node.func.value)
+            if (receiver, node.func.attr) in SLEEPS:
+                found.append(f"{path}:{node.lineno} {receiver}.{node.func.attr}(")
+    return sorted(found, key=_by_position)
+
+
+def test_tests_wait_on_a_state_never_on_a_timer() -> None:
+    found = [entry for path, tree in _sources("tests") if path != WAITING_MODULE for entry in sleeps(tree, path)]
+    assert not found, f"fixed sleeps in tests (use {WAITING_MODULE}):\n" + "\n".join(found)
+    # The exemption names the module that really holds the waits.
+    tree = ast.parse((ROOT / WAITING_MODULE).read_text(encoding="utf-8"))
+    assert sleeps(tree, WAITING_MODULE)
+
+
 def test_the_clock_module_is_where_the_clock_is_read() -> None:
     # If the clock module moved or stopped reading the clock, the exemption above would exempt nothing.
     tree = ast.parse((ROOT / CLOCK_MODULE).read_text(encoding="utf-8"))
@@ -139,6 +163,7 @@ def test_the_checks_see_methods_nested_and_async_functions_and_each_clock_read()
         "pkg/mod.py:14 method (6 lines)",
         "pkg/mod.py:22 tells_time (6 lines)",
     ]
+    assert sleeps(tree, path) == ["pkg/mod.py:26 time.sleep("]
     # ``time.sleep`` and a bare ``now()`` are not clock reads; ``dt.datetime.now`` is.
     assert clock_reads(tree, path) == [
         "pkg/mod.py:10 time.monotonic(",

@@ -12,8 +12,7 @@ import json
 import logging
 import re
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -30,6 +29,7 @@ from tests.integration.raw import (
     raw_bytes_match,
     raw_match,
 )
+from tests.waiting import async_wait_until, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -59,15 +59,6 @@ def _audit(fed: Federation) -> list[tuple[str, dict[str, Any]]]:
     with sqlite3.connect(fed.home(RESPONDER) / "casebridge.db") as conn:
         rows = conn.execute("SELECT event, detail FROM audit ORDER BY seq").fetchall()
     return [(event, json.loads(detail)) for event, detail in rows]
-
-
-def _wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """Poll ``probe`` until it returns something truthy, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (value := probe()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def _sessions(fed: Federation) -> list[tuple[str, str, str | None]]:
@@ -159,14 +150,14 @@ def test_a_cancel_right_after_open_is_recorded(federation: Federation) -> None:
         async with open_channel(fed.ports[RESPONDER], creds) as channel:
             call = pb_grpc.ExchangeStub(channel).Match(requests(), timeout=60)
             # Cancel the moment the node holds the session open (its row is 'running').
-            await asyncio.to_thread(_wait_for, "the session to open", lambda: _sessions(fed))
+            await async_wait_until(lambda: _sessions(fed), 30, "the session to open")
             call.cancel()
             opened.set()
 
     fed.loop.run(scenario(), timeout=60)
-    rows = _wait_for("the session to end", lambda: [r for r in _sessions(fed) if r[1] != "running"])
+    rows = wait_until(lambda: [r for r in _sessions(fed) if r[1] != "running"], 30, "the session to end")
     assert rows[0][1] == "failed" and "cancelled" in (rows[0][2] or "")
-    failed = _wait_for("the audit entry", lambda: [d for e, d in _audit(fed) if e == "session.failed"])
+    failed = wait_until(lambda: [d for e, d in _audit(fed) if e == "session.failed"], 30, "the audit entry")
     assert failed[-1]["status"] == "CANCELLED"
     assert "cancelled" in failed[-1]["reason"]
 
@@ -179,5 +170,5 @@ def test_an_unexpected_fault_reads_generic(federation: Federation) -> None:
     assert outcome.code is grpc.StatusCode.INTERNAL, outcome
     _assert_clean(outcome, fed)
     assert outcome.details == "the responder could not complete the session (internal error)"
-    rows = _wait_for("the session to end", lambda: [r for r in _sessions(fed) if r[1] != "running"])
+    rows = wait_until(lambda: [r for r in _sessions(fed) if r[1] != "running"], 30, "the session to end")
     assert rows[0][1] == "failed" and "internal error" in (rows[0][2] or "")

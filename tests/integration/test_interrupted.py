@@ -5,8 +5,6 @@ from __future__ import annotations
 import socket
 import sqlite3
 import subprocess
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,18 +12,11 @@ import pytest
 from node.config.settings import update_config
 from node.core.home import NodeHome
 from tests.integration.conftest import REPO, Federation, _argv, _env
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 INITIATOR, PEER = "NL-NP", "DE-BKA"
-
-
-def _wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := probe()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def _initiator_rows(fed: Federation) -> list[tuple[str, str, str | None]]:
@@ -52,7 +43,9 @@ def test_a_killed_match_is_closed_as_interrupted(idle_federation: Federation) ->
         proc = subprocess.Popen(_argv(fed.home(INITIATOR), ["match", PEER]), cwd=REPO, env=_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         try:
-            rows = _wait_for("the session to start", lambda: [r for r in _initiator_rows(fed) if r[1] == "running"])
+            rows = wait_until(
+                lambda: [r for r in _initiator_rows(fed) if r[1] == "running"], 30, "the session to start"
+            )
         finally:
             proc.kill()
             proc.wait()
