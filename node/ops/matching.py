@@ -6,9 +6,9 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from matcher.psi import Blinder, Mode, PsiSession, blind_in_process
+from matcher.psi import Mode, PsiSession
 from node.config.settings import NodeConfig, Peer
-from node.core.errors import EXPECTED_ERRORS, LocalError
+from node.core.errors import LocalError
 from node.core.workers import ParallelCrypto
 from node.matching.runner import PeerOutcome
 from node.net.client import match_peer
@@ -17,7 +17,7 @@ from node.store import audit as audit
 from node.store import unit_of_work
 from node.store.sessions import close_orphaned_initiators
 
-__all__ = ["PeerOutcome", "close_interrupted_initiators", "match_peers", "run_match", "select_peers"]
+__all__ = ["PeerOutcome", "close_interrupted_initiators", "match_peers", "select_peers"]
 
 log = logging.getLogger("casebridge.match")
 
@@ -34,22 +34,6 @@ def close_interrupted_initiators(ops: Operations) -> list[str]:
     for session_id in closed:
         log.warning("session %s was interrupted when its matching process stopped", session_id[:8])
     return closed
-
-
-async def run_match(
-    ops: Operations,
-    config: NodeConfig,
-    peer: Peer,
-    mode: Mode,
-    progress: Progress | None = None,
-    blinder: Blinder = blind_in_process,
-) -> PeerOutcome:
-    """One session with ``peer``, recorded; failures are returned in the outcome, not raised."""
-    try:
-        await asyncio.to_thread(close_interrupted_initiators, ops)
-    except EXPECTED_ERRORS as exc:  # the session itself then says what is wrong with the store
-        log.warning("could not close interrupted sessions: %s", exc)
-    return await match_peer(ops.home, config, peer, mode, progress, blinder=blinder)
 
 
 def select_peers(config: NodeConfig, codes: Sequence[str]) -> list[Peer]:
@@ -75,6 +59,9 @@ async def match_peers(
     """A session with each chosen peer in turn, blinding over ``workers`` processes."""
     config = ops.config()
     chosen = select_peers(config, codes)
+    # Once, up front: a store that cannot be written now (locked, read-only) stops here with one line,
+    # before any peer is called.
+    await asyncio.to_thread(close_interrupted_initiators, ops)
     outcomes: list[PeerOutcome] = []
     with ParallelCrypto(workers, "forkserver") as parallel:
         # The worker processes are forked now, before gRPC starts its threads: a process forked while
@@ -83,7 +70,7 @@ async def match_peers(
         blinder = parallel.blinder()
         for peer in chosen:
             progress = None if starting is None else starting(peer)
-            outcome = await run_match(ops, config, peer, mode, progress, blinder)
+            outcome = await match_peer(ops.home, config, peer, mode, progress, blinder=blinder)
             if finished is not None:
                 finished(outcome)
             outcomes.append(outcome)

@@ -172,3 +172,18 @@ def test_an_unexpected_fault_reads_generic(federation: Federation) -> None:
     assert outcome.details == "the responder could not complete the session (internal error)"
     rows = wait_until(lambda: [r for r in _sessions(fed) if r[1] != "running"], 30, "the session to end")
     assert rows[0][1] == "failed" and "internal error" in (rows[0][2] or "")
+
+
+def test_match_on_a_locked_database_is_one_line_and_calls_no_peer(federation: Federation) -> None:
+    fed = federation
+    path = fed.home(CALLER) / "casebridge.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        done = cli(fed.home(CALLER), "match", RESPONDER, check=False)
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == [f"Error: {path}: database is locked: another process holds the write lock; try again"]
+    assert _sessions(fed) == []  # the responder was never called
