@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
-from crypto.certificates import create_identity, fingerprint, load_certificate
+from crypto.certificates import NodeIdentity, create_identity, fingerprint, load_certificate
 from matcher.psi import Mode, PsiSession
 from node.config.settings import load_config, update_config
 from node.core.home import NodeHome
@@ -31,8 +31,8 @@ def _failures(fed: Federation, code: str) -> list[dict[str, Any]]:
     return [json.loads(r[0]) for r in rows]
 
 
-def test_an_expired_pinned_certificate_is_named(federation: Federation) -> None:
-    fed = federation
+def _pin_an_expired_certificate(fed: Federation) -> NodeIdentity:
+    """A certificate of PEER's that expired a month ago, pinned (file and fingerprint) at INITIATOR's node."""
     expired = create_identity(PEER, ["127.0.0.1"], now=datetime.now(UTC) - timedelta(days=30), validity_days=1)
     home = NodeHome(fed.home(INITIATOR))
     pinned = load_config(home).peer(PEER)
@@ -43,6 +43,12 @@ def test_an_expired_pinned_certificate_is_named(federation: Federation) -> None:
         document["peers"][PEER]["fingerprint"] = fingerprint(load_certificate(expired.cert_pem))
 
     update_config(home, repin)
+    return expired
+
+
+def test_an_expired_pinned_certificate_is_named(federation: Federation) -> None:
+    fed = federation
+    _pin_an_expired_certificate(fed)
     outcome = fed.match(INITIATOR, PEER)
     assert outcome.status == "failed"
     assert "expired" in (outcome.error or "") and "TLS" not in (outcome.error or ""), outcome.error
@@ -81,20 +87,11 @@ def test_a_caller_presenting_an_expired_pinned_certificate_is_audited_as_expired
 ) -> None:
     """The responder's record of a refused handshake names the expiry, not "not pinned here"."""
     fed = idle_federation
-    expired = create_identity(PEER, ["127.0.0.1"], now=datetime.now(UTC) - timedelta(days=30), validity_days=1)
+    expired = _pin_an_expired_certificate(fed)
     caller = tmp_path / "caller"
     (caller / "tls").mkdir(parents=True)
     (caller / "tls" / "node.key").write_bytes(expired.key_pem)
     (caller / "tls" / "node.crt").write_bytes(expired.cert_pem)
-    responder = NodeHome(fed.home(INITIATOR))
-    pinned = load_config(responder).peer(PEER)
-    assert pinned is not None
-    pinned.certificate.write_bytes(expired.cert_pem)
-
-    def repin(document: dict[str, Any]) -> None:
-        document["peers"][PEER]["fingerprint"] = fingerprint(load_certificate(expired.cert_pem))
-
-    update_config(responder, repin)
     port = fed.serve_subprocess(INITIATOR)
 
     async def attempt() -> grpc.StatusCode:
