@@ -11,7 +11,6 @@ from node.core.errors import (
     PeerIdle,
     PermissionRefused,
     QuotaExceeded,
-    StoreUnavailable,
     UnknownMatch,
     fault_of,
 )
@@ -24,11 +23,10 @@ GENERIC_DETAIL = "the node could not complete the call (internal error)"
 
 
 def _store_unavailable(error: BaseException) -> bool:
-    if isinstance(error, StoreUnavailable):
-        return True
-    cause = error.__cause__ or error.__context__
+    """Whether ``error``, or an error it was raised from, says the store cannot be used now."""
     if is_unavailable(error):
         return True
+    cause = error.__cause__ or error.__context__
     return cause is not None and cause is not error and _store_unavailable(cause)
 
 

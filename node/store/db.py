@@ -58,7 +58,10 @@ def store_unavailable(path: Path | str, error: sqlite3.OperationalError) -> Stor
 
 
 def is_unavailable(error: BaseException) -> bool:
-    """Whether ``error`` is SQLite saying the database cannot be used now (locked, read-only, unopenable)."""
+    """Whether ``error`` says the database cannot be used now (locked, read-only, unopenable): our own
+    :class:`StoreUnavailable`, or SQLite's error before it was translated."""
+    if isinstance(error, StoreUnavailable):
+        return True
     return isinstance(error, sqlite3.OperationalError) and store_unavailable("", error) is not None
 
 
