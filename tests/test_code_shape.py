@@ -44,16 +44,21 @@ def long_functions(tree: ast.Module, path: Path, limit: int = MAX_FUNCTION_LINES
     return sorted(found, key=_by_position)
 
 
-def clock_reads(tree: ast.Module, path: Path) -> list[str]:
-    """``path:line receiver.attribute(`` for each direct clock read in ``tree``."""
+def attribute_calls(tree: ast.Module, path: Path, wanted: set[tuple[str, str]]) -> list[str]:
+    """``path:line receiver.attribute(`` for each call in ``tree`` of one of the ``wanted`` pairs."""
     found: list[str] = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         receiver = _last_name(node.func.value)
-        if (receiver, node.func.attr) in CLOCK_READS:
+        if receiver is not None and (receiver, node.func.attr) in wanted:
             found.append(f"{path}:{node.lineno} {receiver}.{node.func.attr}(")
     return sorted(found, key=_by_position)
+
+
+def clock_reads(tree: ast.Module, path: Path) -> list[str]:
+    """Each direct clock read in ``tree``."""
+    return attribute_calls(tree, path, CLOCK_READS)
 
 
 def _last_name(expr: ast.expr) -> str | None:
@@ -95,14 +100,8 @@ WAITING_MODULE = Path("tests/waiting.py")
 
 
 def sleeps(tree: ast.Module, path: Path) -> list[str]:
-    """``path:line receiver.sleep(`` for each call of a sleep in ``tree``."""
-    found: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            receiver = _last_name(node.func.value)
-            if (receiver, node.func.attr) in SLEEPS:
-                found.append(f"{path}:{node.lineno} {receiver}.{node.func.attr}(")
-    return sorted(found, key=_by_position)
+    """Each call of a sleep in ``tree``."""
+    return attribute_calls(tree, path, SLEEPS)
 
 
 def test_tests_wait_on_a_state_never_on_a_timer() -> None:
