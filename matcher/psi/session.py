@@ -11,8 +11,10 @@ secret scalar, and H the suite's hash-to-group (computed before the session and 
                                       <-        Tags(tag(b.a.H(x)))  in X's order, or shuffled
     Tags(tag(a.b.H(y)))  in Y's order, or shuffled  ->
 
-Each side compares the tags of its own elements with the tags it computed for the peer's elements. In
-mutual mode the tags come back in order, so each side learns which of its own elements matched; in
+Each side sends its elements in a fresh uniformly random order every session (:func:`permuted`), so a
+position says nothing about import order, case or an earlier session. Each side compares the tags of its
+own elements with the tags it computed for the peer's elements. In mutual mode the tags answer the peer's
+elements in the order the peer sent them, so each side learns which of its own elements matched; in
 count-only mode they come back shuffled, so each side learns only how many. Neither side learns anything
 else about the peer's set beyond its announced size (semi-honest model; see docs/protocol.md).
 
@@ -24,6 +26,7 @@ caller, :class:`RemoteProtocolError` / :class:`PolicyRefused` for the peer).
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -44,8 +47,10 @@ __all__ = [
     "SessionCompleted",
     "State",
     "blind_in_process",
+    "permuted",
 ]
 
+PERMUTATION_KEY_LENGTH = 32
 # 4096 elements of 32 bytes: 128 KiB per message, far below gRPC's 4 MB default limit.
 DEFAULT_CHUNK = 4096
 
@@ -151,7 +156,9 @@ class PsiSession:
             if len(element) != suite.element_length:
                 raise LocalProtocolError(f"element {index} has the wrong length for {suite.name}")
             self._positions.setdefault(element, []).append(index)
-        self._unique = list(self._positions)
+        # Elements leave in a fresh random order every session: nothing about import order, case or the
+        # previous session survives in a position. Results map back through ``_positions``.
+        self._unique = permuted(list(self._positions), random_bytes(PERMUTATION_KEY_LENGTH))
         self.state = State.IDLE if role is Role.INITIATOR else State.AWAIT_OPEN
         self.error: CryptoError | MatcherError | None = None
         self.result: PsiResult | None = None
@@ -348,6 +355,14 @@ class PsiSession:
         self._outbox = []
         self._own_cursor = len(self._unique)
         raise error
+
+
+def permuted(items: list[bytes], key: bytes) -> list[bytes]:
+    """``items`` (distinct) in the order of their keyed BLAKE2b-128 digests: a uniformly random permutation
+    for a fresh random ``key``, the same one for the same key (which the test vectors rely on)."""
+    if len(key) != PERMUTATION_KEY_LENGTH:
+        raise LocalProtocolError("a permutation key is 32 bytes")
+    return sorted(items, key=lambda item: hashlib.blake2b(item, digest_size=16, key=key).digest())
 
 
 def _uniform_below(bound: int, random_bytes: RandomBytes) -> int:
