@@ -15,8 +15,10 @@ from matcher.identifiers.email import normalize_email
 from matcher.identifiers.finance import normalize_crypto, normalize_iban
 from matcher.identifiers.model import (
     IDENTIFIER_TYPES,
+    KEY_TIERS,
     KEY_TYPES,
     PERSON_ROLES,
+    STRONG_KEY_TYPES,
     Identifier,
     InvalidIdentifier,
     MatchKey,
@@ -29,8 +31,10 @@ from matcher.identifiers.phone import normalize_phone
 
 __all__ = [
     "IDENTIFIER_TYPES",
+    "KEY_TIERS",
     "KEY_TYPES",
     "PERSON_ROLES",
+    "STRONG_KEY_TYPES",
     "Identifier",
     "InvalidIdentifier",
     "MatchKey",

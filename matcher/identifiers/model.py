@@ -9,8 +9,10 @@ from matcher.errors import MatcherError
 
 __all__ = [
     "IDENTIFIER_TYPES",
+    "KEY_TIERS",
     "KEY_TYPES",
     "PERSON_ROLES",
+    "STRONG_KEY_TYPES",
     "Identifier",
     "InvalidIdentifier",
     "MatchKey",
@@ -110,5 +112,24 @@ KEY_TYPES: tuple[str, ...] = (
     "person-phonetic-dob",
     "person-name-dob-swapped",
 )
+
+# The tier of every key type (see Tier). A newly pinned peer shares only the strong ones unless the
+# operator names others: medium and weak keys are guessable or shared, so they cost a prober less.
+KEY_TIERS: dict[str, Tier] = {
+    "phone": Tier.STRONG,
+    "email": Tier.STRONG,
+    "email-provider": Tier.MEDIUM,
+    "passport": Tier.STRONG,
+    "id_document": Tier.STRONG,
+    "iban": Tier.STRONG,
+    "imei": Tier.STRONG,
+    "crypto": Tier.STRONG,
+    "plate": Tier.MEDIUM,
+    "social": Tier.STRONG,
+    "person-name-dob": Tier.MEDIUM,
+    "person-phonetic-dob": Tier.WEAK,
+    "person-name-dob-swapped": Tier.WEAK,
+}
+STRONG_KEY_TYPES: tuple[str, ...] = tuple(t for t in KEY_TYPES if KEY_TIERS[t] is Tier.STRONG)
 
 PERSON_ROLES: frozenset[str] = frozenset({"victim", "suspect", "witness", "unknown"})

@@ -33,6 +33,7 @@ from node.core.clock import monotonic
 from node.core.errors import LocalError
 from node.core.home import NodeHome
 from node.core.workers import ParallelCrypto
+from node.matching.steps import MIN_CHARGE
 from node.net.client import match_peer
 from node.net.local import free_ports
 from node.net.tls import channel_credentials
@@ -90,7 +91,9 @@ def _make_nodes(root: Path, size: int, port_a: int, port_b: int) -> tuple[_Node,
         "--federation-secret",
         str(a.home.federation_secret),
     )
-    limits = ("--types", KEY_TYPE, "--max-set-size", str(size), "--daily-quota", str(size))
+    # One session's worth of quota; every session counts at least MIN_CHARGE keys.
+    quota = max(size, MIN_CHARGE)
+    limits = ("--types", KEY_TYPE, "--max-set-size", str(size), "--daily-quota", str(quota))
     for me, peer, port in ((a, b, port_b), (b, a, port_a)):
         _cli(
             me.home.root,

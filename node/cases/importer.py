@@ -165,8 +165,10 @@ def import_case_file(
     secret: bytes,
     workers: int | None = None,
     progress: ImportProgress | None = None,
+    within: Callable[[Database, ImportSummary], None] | None = None,
 ) -> ImportSummary:
-    """Import every case of ``path`` or none of them.
+    """Import every case of ``path`` or none of them; ``within`` runs inside the import's transaction
+    (the audit entry commits with the cases it records).
 
     A ``case_ref`` already in the database is replaced: its fields are updated and its identifiers,
     persons and keys are swapped for the file's, so identifiers removed from the case stop matching. Its
@@ -179,7 +181,7 @@ def import_case_file(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _import(db, path, fmt, suite=suite, secret=secret, workers=workers, progress=progress)
+        return _import(db, path, fmt, suite=suite, secret=secret, workers=workers, progress=progress, within=within)
     finally:
         if was_enabled:
             gc.enable()
@@ -194,6 +196,7 @@ def _import(
     secret: bytes,
     workers: int | None,
     progress: ImportProgress | None,
+    within: Callable[[Database, ImportSummary], None] | None = None,
 ) -> ImportSummary:
     started = time.perf_counter()
     report = progress or _Silent()
@@ -211,14 +214,16 @@ def _import(
                 suite.name,
                 report,
             )
-    summary = ImportSummary(
-        cases_added=added,
-        cases_updated=updated,
-        identifiers=sum(len(rows[1]) for rows in prepared.cases),
-        persons=sum(len(rows[3]) for rows in prepared.cases),
-        keys=len(prepared.keys),
-        seconds=time.perf_counter() - started,
-    )
+            summary = ImportSummary(
+                cases_added=added,
+                cases_updated=updated,
+                identifiers=sum(len(rows[1]) for rows in prepared.cases),
+                persons=sum(len(rows[3]) for rows in prepared.cases),
+                keys=len(prepared.keys),
+                seconds=time.perf_counter() - started,
+            )
+            if within is not None:
+                within(db, summary)
     log.info(
         "case import: %d added, %d updated, %d identifiers, %d persons, %d keys in %.1f s",
         summary.cases_added,

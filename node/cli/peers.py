@@ -45,9 +45,14 @@ def peers() -> None:
     default=None,
     help="The peer's node certificate (PEM), received from the peer; its agency code must be CODE.",
 )
-@click.option("--types", default=None, help="Key types shared with this peer, comma-separated. Default: policy.")
+@click.option(
+    "--types", default=None, help="Key types shared with this peer, comma-separated. Default: policy (strong types)."
+)
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None, help="Most keys per session.")
-@click.option("--daily-quota", type=click.IntRange(min=1), default=None, help="Most keys per day.")
+@click.option("--daily-quota", type=click.IntRange(min=1), default=None, help="Most keys in any 24 hours.")
+@click.option(
+    "--daily-work", type=click.IntRange(min=1), default=None, help="Most of our keys blinded for it in 24 hours."
+)
 @click.option(
     "--skip-existing",
     is_flag=True,
@@ -63,6 +68,7 @@ def peers_add(
     types: str | None,
     max_set_size: int | None,
     daily_quota: int | None,
+    daily_work: int | None,
     skip_existing: bool,
 ) -> None:
     """Pin peer agency CODE: copy its certificate into the home and record its fingerprint.
@@ -70,7 +76,9 @@ def peers_add(
     Give either CODE with --address and --cert, or the peer's identity bundle with --bundle (CODE and
     --address may still be given: CODE must then match, --address overrides the bundle's). Compare the
     printed fingerprint with the one the peer reads out from 'casebridge identity' over another channel
-    before relying on it. Options left out follow the [policy] table of the config.
+    before relying on it. Options left out follow the [policy] table of the config; without one, a new
+    peer shares only the strong key types, at most 200,000 keys a session and 1,000,000 in any 24 hours.
+    The policy the peer gets is printed.
 
     \b
     Example:
@@ -88,7 +96,7 @@ def peers_add(
             fail("peers add: give CODE with --address and --cert, or --bundle FILE")
             return
         given = ops_peers.source_from_file(code, address, cert_file)
-    policy = PolicyChange(types, max_set_size, daily_quota)
+    policy = PolicyChange(types, max_set_size, daily_quota, daily_work)
     outcome = ops_peers.pin(ops, given, policy, skip_existing=skip_existing)
     peer = outcome.peer
     if outcome.already_pinned:
@@ -102,6 +110,15 @@ def peers_add(
     else:
         click.echo(f"pinned {peer.code} at {outcome.asked_address}")
     click.echo(f"fingerprint {peer.fingerprint}")
+    click.echo(f"policy: {_policy_line(peer)}")
+
+
+def _policy_line(peer: Peer) -> str:
+    policy = peer.policy
+    return (
+        f"key types {', '.join(policy.key_types)}; at most {policy.max_set_size:,} keys per session and "
+        f"{policy.daily_quota:,} in any 24 hours; {policy.daily_work:,} of our keys blinded for it in 24 hours"
+    )
 
 
 def _as_json(peer: Peer) -> dict[str, Any]:
@@ -113,6 +130,7 @@ def _as_json(peer: Peer) -> dict[str, Any]:
         "types": list(peer.policy.key_types),
         "max_set_size": peer.policy.max_set_size,
         "daily_quota": peer.policy.daily_quota,
+        "daily_work": peer.policy.daily_work,
     }
 
 
@@ -167,7 +185,10 @@ def peers_remove(obj: CliContext, code: str) -> None:
 @click.option("--address", default=None, help="New HOST:PORT of the peer's node.")
 @click.option("--types", default=None, help="Key types shared with this peer, comma-separated.")
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None, help="Most keys per session.")
-@click.option("--daily-quota", type=click.IntRange(min=1), default=None, help="Most keys per day.")
+@click.option("--daily-quota", type=click.IntRange(min=1), default=None, help="Most keys in any 24 hours.")
+@click.option(
+    "--daily-work", type=click.IntRange(min=1), default=None, help="Most of our keys blinded for it in 24 hours."
+)
 @click.option("--default-policy", is_flag=True, help="Drop this peer's own policy values; follow [policy].")
 @click.pass_obj
 def peers_update(
@@ -177,6 +198,7 @@ def peers_update(
     types: str | None,
     max_set_size: int | None,
     daily_quota: int | None,
+    daily_work: int | None,
     default_policy: bool,
 ) -> None:
     """Change peer CODE's address or policy; the pinned certificate stays as it is.
@@ -187,13 +209,9 @@ def peers_update(
     Example:
       casebridge peers update DE-BKA --types phone,passport,iban --daily-quota 500000
     """
-    change = PolicyChange(types, max_set_size, daily_quota)
+    change = PolicyChange(types, max_set_size, daily_quota, daily_work)
     updated = ops_peers.update(obj.ops(), code, change, address=address, default_policy=default_policy)
-    policy = updated.policy
-    click.echo(
-        f"{code} at {updated.address}: key types {', '.join(policy.key_types)}; "
-        f"at most {policy.max_set_size:,} keys per session and {policy.daily_quota:,} per day"
-    )
+    click.echo(f"{code} at {updated.address}: {_policy_line(updated)}")
 
 
 @peers.command("check")

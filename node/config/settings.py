@@ -8,16 +8,22 @@ Example::
     suite = "x25519-elligator2-sha512-v1"
     retention_days = 365
 
-    [policy]                    # default for every peer; key_types absent = every known key type
-    max_set_size = 2000000
-    daily_quota = 10000000
+    [policy]                    # default for every peer; key_types absent = the strong key types
+    max_set_size = 200000       # keys per session, either side
+    daily_quota = 1000000       # keys a peer may bring in any 24 hours
+    daily_work = 5000000        # keys of ours blinded for one peer's sessions in any 24 hours
+
+    [sessions]                  # node-wide limits on the sessions peers open with us
+    max_concurrent = 8
+    max_concurrent_per_peer = 2
+    deadline_seconds = 900      # a whole session, from its Open to its last frame
 
     [peers.DE-BKA]
     address = "bka.example.de:7443"
     certificate = "peers/DE-BKA.crt"          # relative to the home
     fingerprint = "3A:1F:...:9C"              # SHA-256 of the pinned certificate's DER
     key_types = ["phone", "passport"]         # optional; each of key_types, max_set_size, daily_quota
-                                              # overrides the default policy for this peer only
+                                              # or daily_work overrides [policy] for this peer only
 
 A peer entry stores only what was set for it, so changing ``[policy]`` changes every peer that did not
 override it. Unknown fields are errors, like bad values; every error names the file and the field.
@@ -41,12 +47,13 @@ import tomli_w
 
 from crypto.certificates import AGENCY_CODE, fingerprint, load_certificate, same_fingerprint
 from crypto.suite import SUITES
-from matcher.identifiers import KEY_TYPES
+from matcher.identifiers import KEY_TYPES, STRONG_KEY_TYPES
 from node.core.errors import EXPECTED_ERRORS, LocalError
 from node.core.home import NodeHome
 
 __all__ = [
     "DEFAULT_DAILY_QUOTA",
+    "DEFAULT_DAILY_WORK",
     "DEFAULT_MAX_SET_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "FEDERATION_NAME",
@@ -55,6 +62,7 @@ __all__ = [
     "NodeConfig",
     "Peer",
     "Policy",
+    "SessionLimits",
     "initial_document",
     "load_config",
     "parse_address",
@@ -64,14 +72,17 @@ __all__ = [
     "write_new_config",
 ]
 
-DEFAULT_MAX_SET_SIZE = 2_000_000
-DEFAULT_DAILY_QUOTA = 10_000_000
+# Sized for a realistic agency: a few hundred thousand keys, a handful of full sessions a day per peer.
+DEFAULT_MAX_SET_SIZE = 200_000
+DEFAULT_DAILY_QUOTA = 1_000_000
+DEFAULT_DAILY_WORK = 5_000_000
 DEFAULT_RETENTION_DAYS = 365
 FEDERATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _T = TypeVar("_T")
-_TOP_FIELDS = {"agency", "federation", "listen", "suite", "retention_days", "policy", "peers"}
-_POLICY_FIELDS = {"key_types", "max_set_size", "daily_quota"}
+_TOP_FIELDS = {"agency", "federation", "listen", "suite", "retention_days", "policy", "sessions", "peers"}
+_POLICY_FIELDS = {"key_types", "max_set_size", "daily_quota", "daily_work"}
+_SESSION_FIELDS = {"max_concurrent", "max_concurrent_per_peer", "deadline_seconds"}
 _PEER_FIELDS = {"address", "certificate", "fingerprint"} | _POLICY_FIELDS
 
 
@@ -92,11 +103,22 @@ class Address:
 
 @dataclass(frozen=True)
 class Policy:
-    """What we share with a peer: which key types, how many keys per session and per day."""
+    """What we share with a peer: which key types, how many keys per session and in any 24 hours, and how
+    many of our own keys we blind for its sessions in any 24 hours."""
 
     key_types: tuple[str, ...]
     max_set_size: int
     daily_quota: int
+    daily_work: int = DEFAULT_DAILY_WORK
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Node-wide bounds on the sessions peers open with us."""
+
+    max_concurrent: int = 8
+    max_concurrent_per_peer: int = 2
+    deadline_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -119,6 +141,7 @@ class NodeConfig:
     retention_days: int
     policy: Policy  # the default for peers that do not override it
     peers: tuple[Peer, ...]  # sorted by code
+    sessions: SessionLimits = SessionLimits()
 
     def peer(self, code: str) -> Peer | None:
         for peer in self.peers:
@@ -217,7 +240,20 @@ class _Reader:
         quota = default.daily_quota
         if "daily_quota" in raw:
             quota = self.positive(raw["daily_quota"], f"{field}daily_quota")
-        return Policy(key_types=types, max_set_size=size, daily_quota=quota)
+        work = default.daily_work
+        if "daily_work" in raw:
+            work = self.positive(raw["daily_work"], f"{field}daily_work")
+        return Policy(key_types=types, max_set_size=size, daily_quota=quota, daily_work=work)
+
+    def sessions(self, raw: Mapping[str, Any]) -> SessionLimits:
+        default = SessionLimits()
+        values = {
+            name: self.positive(raw[name], f"sessions.{name}") if name in raw else getattr(default, name)
+            for name in sorted(_SESSION_FIELDS)
+        }
+        if values["max_concurrent_per_peer"] > values["max_concurrent"]:
+            raise self.error("sessions.max_concurrent_per_peer", "cannot be larger than sessions.max_concurrent")
+        return SessionLimits(**values)
 
 
 def parse_config(raw: Mapping[str, Any], path: Path, home: NodeHome) -> NodeConfig:
@@ -235,12 +271,13 @@ def parse_config(raw: Mapping[str, Any], path: Path, home: NodeHome) -> NodeConf
     if suite not in SUITES:
         raise r.error("suite", f"unknown suite {suite!r}; known: {', '.join(sorted(SUITES))}")
     retention = r.positive(top.get("retention_days", DEFAULT_RETENTION_DAYS), "retention_days")
-    builtin = Policy(KEY_TYPES, DEFAULT_MAX_SET_SIZE, DEFAULT_DAILY_QUOTA)
+    builtin = Policy(STRONG_KEY_TYPES, DEFAULT_MAX_SET_SIZE, DEFAULT_DAILY_QUOTA, DEFAULT_DAILY_WORK)
     policy = r.policy(r.table(top.get("policy", {}), "policy", _POLICY_FIELDS), "policy.", builtin)
     peers_raw = top.get("peers", {})
     if not isinstance(peers_raw, dict):
         raise r.error("peers", "expected a table of peers keyed by agency code")
     peers = [_parse_peer(r, code, entry, home, policy, agency) for code, entry in sorted(peers_raw.items())]
+    sessions = r.sessions(r.table(top.get("sessions", {}), "sessions", _SESSION_FIELDS))
     return NodeConfig(
         agency=agency,
         federation=federation,
@@ -249,6 +286,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, home: NodeHome) -> NodeConf
         retention_days=retention,
         policy=policy,
         peers=tuple(peers),
+        sessions=sessions,
     )
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["SYSTEM", "Clock", "FixedClock", "SystemClock", "monotonic", "now", "now_iso", "today_iso"]
+__all__ = ["SYSTEM", "Clock", "FixedClock", "SystemClock", "ago_iso", "monotonic", "now", "now_iso", "today_iso"]
 
 
 class Clock:
@@ -26,6 +26,10 @@ class Clock:
     def now_iso(self) -> str:
         """UTC, second precision, e.g. ``2026-11-29T16:54:30+00:00``."""
         return self.now().isoformat(timespec="seconds")
+
+    def ago_iso(self, seconds: float) -> str:
+        """The moment ``seconds`` ago, in the form of :meth:`now_iso` (so the two compare as strings)."""
+        return (self.now() - timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
     def today_iso(self) -> str:
         """The current UTC day, ``YYYY-MM-DD``."""
@@ -67,6 +71,10 @@ def now_iso() -> str:
 
 def today_iso() -> str:
     return SYSTEM.today_iso()
+
+
+def ago_iso(seconds: float) -> str:
+    return SYSTEM.ago_iso(seconds)
 
 
 def monotonic() -> float:

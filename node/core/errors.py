@@ -33,6 +33,7 @@ __all__ = [
     "PermissionRefused",
     "QuotaExceeded",
     "RemoteError",
+    "SessionOverdue",
     "StoreUnavailable",
     "UnknownMatch",
     "fault_of",
@@ -90,6 +91,10 @@ class FederationMismatch(RemoteError):
 
 class PeerIdle(RemoteError):
     """The peer stopped sending in the middle of a call."""
+
+
+class SessionOverdue(PeerIdle):
+    """The peer kept a session open past the whole-session deadline."""
 
 
 class UnknownMatch(RemoteError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matcher.identifiers import KEY_TYPES
 from matcher.psi import Mode
 from node.cases.synthetic import agency_case_files, write_jsonl
 from node.core.errors import LocalError
@@ -141,8 +142,8 @@ def _set_up(folder: Path, nodes: list[DemoNode], say: Say) -> None:
         for other in nodes:
             if other is not node:
                 given = ops_peers.source_from_file(other.code, f"127.0.0.1:{other.port}", NodeHome(other.home).tls_cert)
-                ops_peers.pin(node.ops(), given, ops_peers.PolicyChange())
-    say("   each node pins the other two nodes' certificates")
+                ops_peers.pin(node.ops(), given, ops_peers.PolicyChange(types=",".join(KEY_TYPES)))
+    say("   each node pins the other two nodes' certificates, sharing every key type (names included)")
 
 
 def _import(folder: Path, nodes: list[DemoNode], say: Say) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from matcher.psi import Blinder, Mode, PsiResult, PsiSession, Role, blind_in_process
 from node.config.settings import NodeConfig, Peer
+from node.core.errors import SessionOverdue
 from node.core.home import NodeHome
 from node.matching import steps
 from node.matching.driver import SESSION_IDLE_TIMEOUT_S, drive
@@ -62,7 +63,7 @@ class Responder:
             return refusal
         cancelled = "the peer cancelled the session"
         loaded = await steps.guarded(self.home, facts, lambda: (0, opened.set_size),
-                                     steps.settled(steps.load, self.home, config.suite, facts.key_types),
+                                     steps.settled(steps.load, self.home, config.suite, peer, facts),
                                      self.status_of, cancelled)  # fmt: skip
         if isinstance(loaded, Ending):
             return loaded
@@ -76,9 +77,19 @@ class Responder:
             blinder=self.blinder,
         )
 
+        deadline = config.sessions.deadline_seconds
+
         async def pump() -> PsiResult:
-            await asyncio.to_thread(session.receive, opened)
-            return await drive(session, send=link.send, incoming=link.received(), idle_timeout=self.idle_timeout)
+            timer = asyncio.timeout(deadline)
+            try:
+                async with timer:
+                    await asyncio.to_thread(session.receive, opened)
+                    return await drive(session, send=link.send, incoming=link.received(),
+                                       idle_timeout=self.idle_timeout)  # fmt: skip
+            except TimeoutError:
+                if not timer.expired():
+                    raise
+                raise SessionOverdue(f"the session ran past its deadline of {deadline} s") from None
 
         return await steps.conclude(self.home, facts, session, loaded, pump, self.status_of, cancelled)
 
@@ -114,7 +125,7 @@ async def initiate(
         blinder=blinder,
     )
     if allowance < 0:
-        error = f"the daily quota of keys for {peer.code} is used up"
+        error = f"the 24-hour quota of keys for {peer.code} is used up"
         await asyncio.to_thread(record_failed, home, facts, session.own_size, 0, error, "RESOURCE_EXHAUSTED")
         return _outcome(facts, session, Ending("RESOURCE_EXHAUSTED", reason=error), started)
     session.start()

@@ -12,16 +12,18 @@ from typing import Any, TypeVar
 from crypto.suite import Suite, suite_by_name
 from matcher.psi import Message, Mode, Open, PsiResult, PsiSession, Role
 from node.config.settings import NodeConfig, Peer
-from node.core.clock import now_iso, today_iso
+from node.core.clock import ago_iso, now_iso, today_iso
 from node.core.errors import EXPECTED_ERRORS, FederationMismatch, PermissionRefused, QuotaExceeded, fault_of
 from node.core.home import NodeHome
 from node.matching.elements import SessionInput, load_session_input
 from node.matching.link import Ending, LinkBroken, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_refused, record_started
 from node.store import open_database, transaction
-from node.store.sessions import claim_session, keys_received_today
+from node.store.sessions import claim_session, keys_blinded_since, keys_charged_since, set_own_size
 
 __all__ = [
+    "MIN_CHARGE",
+    "QUOTA_WINDOW_S",
     "SESSION_ID_LENGTH",
     "check_and_reserve",
     "conclude",
@@ -36,6 +38,12 @@ __all__ = [
 log = logging.getLogger("casebridge.session")
 _T = TypeVar("_T")
 
+# Every session a peer opens costs its quota at least this many keys, however few it announced: a session
+# costs us a load and a blinding of our whole set, so an empty one must not be free.
+MIN_CHARGE = 1_000
+# Quotas count over a rolling window, not a calendar day (which would let twice the quota through around
+# midnight).
+QUOTA_WINDOW_S = 24 * 3600
 # Session ids are 16 random bytes (the wire checks the same length on every Open it reads).
 SESSION_ID_LENGTH = 16
 # What a peer reads when the fault is ours; the full cause stays in our log and our audit log.
@@ -145,15 +153,16 @@ def _check_policy(home: NodeHome, config: NodeConfig, peer: Peer, opened: Openin
 
 
 def _reserve(home: NodeHome, peer: Peer, session: SessionFacts, set_size: int) -> None:
-    """Count the session against today's quota; check and reservation share one write transaction, so
-    concurrent sessions cannot together exceed the quota."""
+    """Count the session against the last 24 hours' quota, at least :data:`MIN_CHARGE` keys; check and
+    reservation share one write transaction, so concurrent sessions cannot together exceed the quota."""
     db = open_database(home)
+    charge = max(set_size, MIN_CHARGE)
     with transaction(db):
-        used = keys_received_today(db, peer.code, session.day)
-        if used + set_size > peer.policy.daily_quota:
+        used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE)
+        if used + charge > peer.policy.daily_quota:
             raise QuotaExceeded(
-                f"{peer.code} has used {used} of its {peer.policy.daily_quota} keys today; "
-                f"this session would need {set_size} more"
+                f"{peer.code} has used {used} of its {peer.policy.daily_quota} keys in the last 24 hours; "
+                f"this session would count {charge} more (every session counts at least {MIN_CHARGE})"
             )
         record_started(db, session, set_size)
 
@@ -179,17 +188,29 @@ async def check_and_reserve(
     return None
 
 
-def load(home: NodeHome, suite: str, key_types: tuple[str, ...]) -> SessionInput:
-    return load_session_input(open_database(home), suite, key_types)
+def load(home: NodeHome, suite: str, peer: Peer, session: SessionFacts) -> SessionInput:
+    """Our elements for a session ``peer`` opened, charged to the work we do for it in 24 hours."""
+    db = open_database(home)
+    session_input = load_session_input(db, suite, session.key_types)
+    own = len(session_input.elements)
+    with transaction(db):
+        done = keys_blinded_since(db, peer.code, ago_iso(QUOTA_WINDOW_S))
+        if done + own > peer.policy.daily_work:
+            raise QuotaExceeded(
+                f"this node has blinded {done} of the {peer.policy.daily_work} keys it blinds for "
+                f"{peer.code}'s sessions in 24 hours; try again later"
+            )
+        set_own_size(db, session.session_id, session.peer, session.role, own)
+    return session_input
 
 
 def prepare_initiator(home: NodeHome, peer: Peer, session: SessionFacts, suite: str) -> tuple[SessionInput, int]:
-    """Our elements, and how many keys we still accept from ``peer`` today (-1: none)."""
+    """Our elements, and how many keys we still accept from ``peer`` in this 24-hour window (-1: none)."""
     db = open_database(home)
     session_input = load_session_input(db, suite, session.key_types)
     policy = peer.policy
     with transaction(db):
-        used = keys_received_today(db, peer.code, session.day)
+        used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE)
         left = policy.daily_quota - used
         if left <= 0:
             return session_input, -1

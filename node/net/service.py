@@ -19,6 +19,7 @@ from matcher.psi import Blinder, Message, blind_in_process
 from node.config.settings import ConfigError, NodeConfig, Peer
 from node.core.errors import EXPECTED_ERRORS, NotAPeer, PeerIdle
 from node.matching import steps
+from node.matching.admission import Admission, TooManySessions
 from node.matching.driver import SESSION_IDLE_TIMEOUT_S
 from node.matching.link import Ending, Opening
 from node.matching.outcome import record_refused
@@ -70,6 +71,7 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
         self.idle_timeout = idle_timeout
         # How sessions blind: in this process, or spread over a local process pool (serve --workers).
         self.responder = Responder(self.home, status_name, blinder, idle_timeout)
+        self.admission = Admission()
 
     # Match frames arrive as raw bytes (see add_exchange_to_server), not as the stub's PsiFrame.
     async def Match(  # type: ignore[override]
@@ -77,10 +79,32 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
         request_iterator: AsyncIterator[bytes],
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> AsyncIterator[pb.PsiFrame]:
-        opened = await self._open(request_iterator, context)
-        if opened is None:
+        caller = await self._caller(context)
+        if caller is None:
             return
-        config, peer, opening = opened
+        config, peer = caller
+        try:
+            place = self.admission.session(peer.code, config.sessions)
+            place.__enter__()
+        except TooManySessions as exc:
+            await self._refuse(peer.code, exc, context)
+            return
+        try:
+            async for frame in self._session(config, peer, request_iterator, context):
+                yield frame
+        finally:
+            place.__exit__(None, None, None)
+
+    async def _session(
+        self,
+        config: NodeConfig,
+        peer: Peer,
+        request_iterator: AsyncIterator[bytes],
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> AsyncIterator[pb.PsiFrame]:
+        opening = await self._open(peer, request_iterator, context)
+        if opening is None:
+            return
         outgoing: asyncio.Queue[pb.PsiFrame | None] = asyncio.Queue(maxsize=_QUEUE_FRAMES)
 
         async def run() -> Ending:
@@ -105,12 +129,11 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
         if not ending.ok:
             await context.abort(grpc.StatusCode[ending.status], ending.detail)
 
-    async def _open(
+    async def _caller(
         self,
-        frames: AsyncIterator[bytes],
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
-    ) -> tuple[NodeConfig, Peer, Opening] | None:
-        """The caller, its Open and the config to judge it by; None once the call was refused."""
+    ) -> tuple[NodeConfig, Peer] | None:
+        """The config to judge the call by and the peer making it; None once the call was refused."""
         try:
             config = self.watch.get()
         except ConfigError:
@@ -118,20 +141,37 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, CONFIG_UNUSABLE)
             return None
         try:
-            peer = identify_caller(context, config)
+            return config, identify_caller(context, config)
         except NotAPeer as exc:
             await steps.record(record_refused, self.home, peer=None, reason=str(exc), code="PERMISSION_DENIED")
             log.warning("refused a caller: %s", exc)
             await context.abort(status_for(exc), str(exc))
             return None
+
+    async def _refuse(
+        self,
+        peer: str,
+        exc: Exception,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> None:
+        await steps.record(record_refused, self.home, peer=peer, reason=str(exc), code=status_name(exc))
+        log.warning("refused a session from %s: %s", peer, exc)
+        await context.abort(status_for(exc), peer_detail(exc, GENERIC_DETAIL))
+
+    async def _open(
+        self,
+        peer: Peer,
+        frames: AsyncIterator[bytes],
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> Opening | None:
+        """The peer's Open; None once the call was refused or ended before one arrived."""
         try:
             first = await asyncio.wait_for(anext(aiter(frames)), self.idle_timeout)
         except StopAsyncIteration:
             return None
         except TimeoutError:
             first = None
-        opening = await self._opening(peer, first, context)
-        return None if opening is None else (config, peer, opening)
+        return await self._opening(peer, first, context)
 
     async def _opening(
         self,
@@ -145,9 +185,7 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
             opened, header = decode_open(parse_frame(first))
             return Opening(opened, header.session_id, header.key_types, header.federation_proof)
         except EXPECTED_ERRORS as exc:
-            await steps.record(record_refused, self.home, peer=peer.code, reason=str(exc), code=status_name(exc))
-            log.warning("refused a session from %s: %s", peer.code, exc)
-            await context.abort(status_for(exc), peer_detail(exc, GENERIC_DETAIL))
+            await self._refuse(peer.code, exc, context)
             return None
 
 

@@ -1,7 +1,7 @@
 """The agency's cases: import, list, close, reopen, delete.
 
-Reopen and delete are audited with an opaque subject (``case:<row id>``) and counts only: the audit log
-never holds a case reference's identifiers or any identifier value.
+Every one is audited with counts only, and close, reopen and delete with an opaque subject
+(``case:<row id>``): the audit log never holds a case reference, an identifier or any identifier value.
 """
 
 from __future__ import annotations
@@ -52,9 +52,16 @@ def import_file(
     """Import every case of ``file`` or none of them (see :func:`node.cases.import_case_file`)."""
     kind = format_for(file, fmt)
     secret = ops.home.read_federation_secret()
+
+    def record(db: Database, summary: ImportSummary) -> None:
+        audit.append(db, "cases.imported", at=ops.now_iso(), actor=ops.actor, cases_added=summary.cases_added,
+                     cases_updated=summary.cases_updated, identifiers=summary.identifiers, persons=summary.persons,
+                     keys=summary.keys)  # fmt: skip
+
     db = open_database(ops.home)
     try:
-        return import_case_file(db, file, kind, suite=DEFAULT_SUITE, secret=secret, workers=workers, progress=progress)
+        return import_case_file(db, file, kind, suite=DEFAULT_SUITE, secret=secret, workers=workers,
+                                progress=progress, within=record)  # fmt: skip
     finally:
         db.close()
 
@@ -96,7 +103,9 @@ def _set_status(ops: Operations, case_ref: str, status: str, event: str) -> bool
             return False
         at = ops.now_iso()
         store_cases.set_case_status(db, case.id, status, at)
-        audit.append(db, event, at=at, subject=f"case:{case.id}", actor=ops.actor)
+        sizes = store_cases.case_sizes(db, case.id)
+        audit.append(db, event, at=at, subject=f"case:{case.id}", actor=ops.actor, identifiers=sizes.identifiers,
+                     persons=sizes.persons, keys=sizes.keys, alerts=sizes.alerts)  # fmt: skip
     return True
 
 

@@ -73,6 +73,7 @@ class PolicyChange:
     types: str | None = None
     max_set_size: int | None = None
     daily_quota: int | None = None
+    daily_work: int | None = None
 
     def entry(self, code: str) -> dict[str, Any]:
         """The given values as config fields (absent ones left out)."""
@@ -86,10 +87,12 @@ class PolicyChange:
             entry["max_set_size"] = self.max_set_size
         if self.daily_quota is not None:
             entry["daily_quota"] = self.daily_quota
+        if self.daily_work is not None:
+            entry["daily_work"] = self.daily_work
         return entry
 
     def is_empty(self) -> bool:
-        return self.types is None and self.max_set_size is None and self.daily_quota is None
+        return all(v is None for v in (self.types, self.max_set_size, self.daily_quota, self.daily_work))
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ def _audit_policy(db: Database, ops: Operations, event: str, peer: Peer) -> None
         key_types=list(peer.policy.key_types),
         max_set_size=peer.policy.max_set_size,
         daily_quota=peer.policy.daily_quota,
+        daily_work=peer.policy.daily_work,
     )
 
 
@@ -276,7 +280,7 @@ def update(
     def edit(document: dict[str, Any]) -> None:
         entry = document["peers"][code]
         if default_policy:
-            for field in ("key_types", "max_set_size", "daily_quota"):
+            for field in ("key_types", "max_set_size", "daily_quota", "daily_work"):
                 entry.pop(field, None)
         entry.update(changes)
 

@@ -19,9 +19,11 @@ __all__ = [
     "close_orphaned_initiators",
     "completed_sessions",
     "finish_session",
-    "keys_received_today",
+    "keys_blinded_since",
+    "keys_charged_since",
     "mark_interrupted",
     "record_refusal",
+    "set_own_size",
     "start_session",
 ]
 
@@ -99,13 +101,33 @@ def record_refusal(db: Database, record: SessionRecord) -> None:
     db.conn.execute(_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), _values(record))
 
 
-def keys_received_today(db: Database, peer: str, day: str) -> int:
-    """Keys ``peer`` announced to us in sessions that ran today (completed or failed after they began)."""
+def keys_charged_since(db: Database, peer: str, since: str, floor: int) -> int:
+    """What ``peer``'s sessions since ``since`` count against its quota: each session it opened with us at
+    least ``floor`` keys (a tiny or empty session still costs), each we opened what it announced."""
     row = db.conn.execute(
-        "SELECT COALESCE(SUM(peer_size), 0) FROM sessions WHERE peer = ? AND day = ? AND status != 'refused'",
-        (peer, day),
+        "SELECT COALESCE(SUM(CASE WHEN role = 'responder' THEN MAX(peer_size, ?) ELSE peer_size END), 0)"
+        " FROM sessions WHERE peer = ? AND started_at >= ? AND status != 'refused'",
+        (floor, peer, since),
     ).fetchone()
     return int(row[0])
+
+
+def keys_blinded_since(db: Database, peer: str, since: str) -> int:
+    """Our own keys blinded for sessions ``peer`` opened with us since ``since``: the work it made us do."""
+    row = db.conn.execute(
+        "SELECT COALESCE(SUM(own_size), 0) FROM sessions"
+        " WHERE peer = ? AND role = 'responder' AND started_at >= ? AND status != 'refused'",
+        (peer, since),
+    ).fetchone()
+    return int(row[0])
+
+
+def set_own_size(db: Database, session_id: str, peer: str, role: str, own_size: int) -> None:
+    """Record a running session's own size once it is known, so concurrent sessions see its work."""
+    db.conn.execute(
+        "UPDATE sessions SET own_size = ? WHERE session_id = ? AND peer = ? AND role = ? AND status = 'running'",
+        (own_size, session_id, peer, role),
+    )
 
 
 def completed_sessions(db: Database, peer: str, role: str) -> int:

@@ -29,6 +29,7 @@ def test_the_example_parses_with_the_node_parser(tmp_path: Path) -> None:
     assert de is not None and ro is not None
     assert de.policy.key_types == ("phone", "passport") and de.policy.max_set_size == 500000
     assert ro.policy == parsed.policy
+    assert parsed.sessions == node_config.SessionLimits()  # the example spells out the defaults
 
 
 def test_every_field_is_set_in_the_example() -> None:
@@ -36,6 +37,7 @@ def test_every_field_is_set_in_the_example() -> None:
     assert set(document) == node_config._TOP_FIELDS
     assert set(document["policy"]) == node_config._POLICY_FIELDS
     assert set(document["peers"]["DE-BKA"]) == node_config._PEER_FIELDS
+    assert set(document["sessions"]) == node_config._SESSION_FIELDS
 
 
 def test_every_field_has_a_comment_above_it() -> None:
@@ -46,4 +48,5 @@ def test_every_field_has_a_comment_above_it() -> None:
         if field and i > 0 and lines[i - 1].startswith("#"):
             documented.add(field.group(1))
     every = node_config._TOP_FIELDS | node_config._POLICY_FIELDS | node_config._PEER_FIELDS
-    assert every - {"policy", "peers"} <= documented
+    every |= node_config._SESSION_FIELDS
+    assert every - {"policy", "peers", "sessions"} <= documented

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from matcher.identifiers import KEY_TYPES
 from matcher.psi import Mode
 from node.config.settings import Address, load_config, update_config
 from node.core.home import NodeHome
@@ -267,7 +268,10 @@ def _build_template(root: Path) -> None:
 
 
 def _pin(root: Path, peer: str) -> list[str]:
-    return ["peers", "add", peer, "--address", "127.0.0.1:9", "--cert", str(root / peer / "tls" / "node.crt")]
+    # Every key type, named: the tests match on medium and weak keys too, which a new peer gets only when
+    # the operator names them.
+    return ["peers", "add", peer, "--address", "127.0.0.1:9", "--cert", str(root / peer / "tls" / "node.crt"),
+            "--types", ",".join(KEY_TYPES)]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

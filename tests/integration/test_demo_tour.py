@@ -21,8 +21,8 @@ def test_the_tour_tells_its_story(tmp_path: Path) -> None:
     released = [line.strip().split(":")[0] for line in said if line.startswith("     ")]
     assert released == ["case_ref", "contact", "persons", "summary", "title"]
     assert [line for line in said if "audit log intact" in line] == [
-        "   NL-NP: audit log intact: 16 entries",
-        "   DE-BKA: audit log intact: 13 entries",
-        "   RO-DIICOT: audit log intact: 17 entries",
+        "   NL-NP: audit log intact: 17 entries",
+        "   DE-BKA: audit log intact: 14 entries",
+        "   RO-DIICOT: audit log intact: 18 entries",
     ]
     assert {code: len(alerts) for code, alerts in shown.items()} == {"NL-NP": 10, "DE-BKA": 7, "RO-DIICOT": 13}

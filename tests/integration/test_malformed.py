@@ -8,6 +8,8 @@ import grpc
 import pytest
 
 from matcher.psi import Tags
+from node.config.settings import update_config
+from node.core.home import NodeHome
 from node.net.client import PeerOutcome
 from node.net.wire import encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
@@ -45,6 +47,9 @@ def test_malformed_streams_end_only_their_session(federation: Federation) -> Non
     port = federation.ports[RESPONDER]
     creds = credentials(federation.home(RESPONDER), federation.home(CALLER))
     streams = _streams(stored_elements(federation.home(CALLER), 2))
+    # All of them at once, from one peer: above the default cap on its concurrent sessions.
+    update_config(NodeHome(federation.home(RESPONDER)),
+                  lambda d: d.update(sessions={"max_concurrent": 32, "max_concurrent_per_peer": 16}))  # fmt: skip
     before = len(federation.audit_events(RESPONDER))
 
     async def scenario() -> tuple[dict[str, grpc.StatusCode], PeerOutcome]:

@@ -7,6 +7,7 @@ import sqlite3
 import grpc
 import pytest
 
+from matcher.identifiers import KEY_TYPES
 from tests.integration.conftest import OUTSIDER, Federation
 from tests.integration.raw import connect, credentials, open_channel, open_frame, raw_match
 from tests.waiting import wait_until
@@ -87,8 +88,9 @@ def test_peer_added_while_serving_gets_through_after_other_calls(federation: Fed
             cert = str(federation.home(OUTSIDER) / "tls" / "node.crt")
             address = f"127.0.0.1:{federation.ports.get(OUTSIDER, 9)}"
             await federation.loop_call(
-                federation.cli, RESPONDER, "peers", "add", OUTSIDER, "--address", address, "--cert", cert
-            )
+                federation.cli, RESPONDER, "peers", "add", OUTSIDER, "--address", address, "--cert", cert,
+                "--types", ",".join(KEY_TYPES),
+            )  # fmt: skip
             # An ordinary session on the old connection reads the new config in the handler.
             outcome = await raw_match(established, [open_frame(1)])
             assert outcome.code is grpc.StatusCode.INVALID_ARGUMENT  # it sends no elements: incomplete
@@ -104,7 +106,7 @@ def test_peer_added_while_serving_gets_through_after_other_calls(federation: Fed
     [
         ("--types", "phone,passport", "PERMISSION_DENIED"),
         ("--max-set-size", "3", "RESOURCE_EXHAUSTED"),
-        ("--daily-quota", "10", "RESOURCE_EXHAUSTED"),
+        ("--daily-quota", "1500", "RESOURCE_EXHAUSTED"),
     ],
     ids=["key-type-excluded", "set-over-cap", "over-daily-quota"],
 )
@@ -112,9 +114,10 @@ def test_policy_refusals(federation: Federation, option: str, value: str, status
     cert = str(federation.home("DE-BKA") / "tls" / "node.crt")
     address = f"127.0.0.1:{federation.ports['DE-BKA']}"
     federation.cli(RESPONDER, "peers", "remove", "DE-BKA")
-    federation.cli(RESPONDER, "peers", "add", "DE-BKA", "--address", address, "--cert", cert, option, value)
+    types = () if option == "--types" else ("--types", ",".join(KEY_TYPES))
+    federation.cli(RESPONDER, "peers", "add", "DE-BKA", "--address", address, "--cert", cert, option, value, *types)
     if option == "--daily-quota":
-        # DE-BKA offers 8 keys: the first session fits in 10, the second would need 16.
+        # Every session counts at least 1000 keys: the first fits in 1500, the second would need 2000.
         first = federation.cli("DE-BKA", "match", RESPONDER, "--json").json()[0]
         assert first["status"] == "completed", first
         assert first["own_size"] == 8

@@ -110,3 +110,24 @@ def test_person_never_crashes_and_keys_carry_dob(name: str, dob: str) -> None:
         assert exc.field in {"name", "dob"}
         return
     assert all(k.value.rsplit("|", 1)[1].startswith(dob[:4]) for k in result.keys)
+
+
+def test_every_key_type_has_the_tier_its_normaliser_gives() -> None:
+    from matcher.identifiers import KEY_TIERS, KEY_TYPES, Identifier, Person, normalize_identifier, normalize_person
+
+    samples = [
+        Identifier("phone", "+31 6 12345678"),
+        Identifier("email", "a.b+x@gmail.com"),
+        Identifier("passport", "NX1234567", country="NL"),
+        Identifier("id_document", "AB1234567", country="DE"),
+        Identifier("iban", "NL91ABNA0417164300"),
+        Identifier("imei", "490154203237518"),
+        Identifier("crypto", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),
+        Identifier("plate", "AB-123-C", country="NL"),
+        Identifier("social", "someone", platform="instagram"),
+    ]
+    keys = [k for i in samples for k in normalize_identifier(i).keys]
+    keys += list(normalize_person(Person("Anna Maria Novak", "1990-03-04")).keys)
+    seen = {k.key_type: k.tier for k in keys}
+    assert set(seen) == set(KEY_TYPES)
+    assert seen == KEY_TIERS

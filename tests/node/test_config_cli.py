@@ -169,6 +169,7 @@ def test_peers_add_list_remove(nodes: tuple[Path, Path]) -> None:
             "types": ["phone", "passport"],
             "max_set_size": 1000,
             "daily_quota": default_quota,
+            "daily_work": load_config(NodeHome(nl)).policy.daily_work,
         }
     ]
     stored = tomllib.loads(NodeHome(nl).config.read_text())["peers"]["DE-BKA"]

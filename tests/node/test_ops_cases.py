@@ -1,4 +1,4 @@
-"""Case use cases: reopen and delete, each audited with an opaque subject and counts only."""
+"""Case use cases: import, close, reopen and delete, each audited with counts only (and an opaque subject)."""
 
 from __future__ import annotations
 
@@ -46,12 +46,28 @@ def test_reopen_a_closed_case(home: Path, tmp_path: Path) -> None:
     for event in ("case.closed", "case.reopened"):
         [entry] = [e for e in ops_audit.list_entries(ops) if e.event == event]
         assert entry.subject is not None and entry.subject.startswith("case:")
-        assert entry.detail == {"actor": ACTOR}
+        assert entry.detail["actor"] == ACTOR
+        assert (entry.detail["identifiers"], entry.detail["persons"], entry.detail["alerts"]) == (2, 0, 0)
+        assert int(entry.detail["keys"]) > 0
     assert ops_cases.close(ops, "NL-2") is True
     assert ops_cases.close(ops, "NL-2") is False
     assert len([e for e in ops_audit.list_entries(ops) if e.event == "case.closed"]) == 2
     with pytest.raises(LocalError, match="no case 'NL-9'"):
         ops_cases.reopen(ops, "NL-9")
+
+
+def test_an_import_is_audited_with_counts_only(home: Path, tmp_path: Path) -> None:
+    ops = _imported(home, tmp_path)
+    [entry] = [e for e in ops_audit.list_entries(ops) if e.event == "cases.imported"]
+    assert entry.subject is None
+    detail = dict(entry.detail)
+    keys = detail.pop("keys")
+    assert detail == {"actor": ACTOR, "cases_added": 2, "cases_updated": 0, "identifiers": 3, "persons": 0}
+    assert isinstance(keys, int) and keys >= 3
+    written = json.dumps(entry.as_json())
+    for secret in ("NL-1", "1234", "X1234567", "cases.jsonl"):
+        assert secret not in written
+    assert ops_audit.verify(ops).intact
 
 
 def test_delete_removes_the_case_its_keys_and_alerts(home: Path, tmp_path: Path) -> None:
