@@ -3,7 +3,7 @@
 Imports nothing of ours. Callers get whole-set recipes; scalars never leave :class:`BlindingKey`.
 """
 
-from crypto.blinding import HANDLE_LENGTH, BlindingKey, match_handle, tag_length_for, tags_of
+from crypto.blinding import HANDLE_LENGTH, BlindingKey, pair_handle, tag_length_for, tags_of
 from crypto.errors import CryptoError, CryptoUsageError, InvalidElement, InvalidSignature
 from crypto.suite import DEFAULT_SUITE, SUITES, Suite, negotiate, suite_by_name
 
@@ -17,8 +17,8 @@ __all__ = [
     "InvalidElement",
     "InvalidSignature",
     "Suite",
-    "match_handle",
     "negotiate",
+    "pair_handle",
     "suite_by_name",
     "tag_length_for",
     "tags_of",

@@ -15,6 +15,7 @@ our scalar; a peer that sends one only corrupts its own result (semi-honest mode
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -27,7 +28,7 @@ __all__ = [
     "MAX_TAG_LENGTH",
     "MIN_TAG_LENGTH",
     "BlindingKey",
-    "match_handle",
+    "pair_handle",
     "tag_length_for",
     "tags_of",
 ]
@@ -36,7 +37,7 @@ SCALAR_LENGTH = 32
 MIN_TAG_LENGTH = 8
 MAX_TAG_LENGTH = 32
 _TAG_PERSON = b"cb-psi-tag-v1"
-_HANDLE_PERSON = b"cb-handle-v1"
+_HANDLE_LABEL = b"casebridge-handle-v2"
 HANDLE_LENGTH = 16
 # Statistical security of tags: the chance that two different elements share a tag in one session is
 # below 2^-STATISTICAL_BITS.
@@ -65,6 +66,10 @@ class BlindingKey:
         # Pickling exists so a local process pool can share the blinding work; the pickle holds the
         # secret and must never be written to disk or sent to a peer.
         return (BlindingKey, (self._seed,))
+
+    def public_key(self) -> bytes:
+        """The scalar times the suite's base point (u = 9): what an initiator commits to in its Open."""
+        return self._key.public_key().public_bytes_raw()
 
     def blind(self, elements: Sequence[bytes]) -> list[bytes]:
         """Multiply every element by the secret scalar, validating each one first."""
@@ -103,10 +108,15 @@ def tags_of(elements: Sequence[bytes], length: int) -> list[bytes]:
     return [blake(e, digest_size=length, person=_TAG_PERSON).digest() for e in elements]
 
 
-def match_handle(doubly_blinded: bytes) -> bytes:
-    """The opaque name of one matched key, equal on both sides of the session that found it.
-
-    Derived from the element blinded by both secret scalars, which neither side can link to an identifier
-    and which a party outside the session cannot compute. Fresh scalars make it differ between sessions.
+def pair_handle(element: bytes, agency: str, peer: str) -> bytes:
+    """The opaque name of one matched key between two agencies, the same on both sides whatever either
+    side's history: ``HMAC-SHA-256(element, lp("casebridge-handle-v2") || lp(lower code) || lp(higher
+    code))`` truncated to 16 bytes, with the key's stored group element as the HMAC key and the two agency
+    codes in byte order (so both sides compute the same bytes). Only an agency that holds the key can
+    compute it, and another pair of agencies gets another handle for the same key.
     """
-    return hashlib.blake2b(doubly_blinded, digest_size=HANDLE_LENGTH, person=_HANDLE_PERSON).digest()
+    if len(element) != 32:
+        raise CryptoUsageError("a handle is derived from a 32-byte element")
+    low, high = sorted((agency.encode(), peer.encode()))
+    message = b"".join(len(p).to_bytes(4, "big") + p for p in (_HANDLE_LABEL, low, high))
+    return hmac.digest(element, message, "sha256")[:HANDLE_LENGTH]

@@ -1,8 +1,15 @@
 """Sans-io private set intersection: messages in, events and messages out."""
 
-from matcher.psi.errors import LocalProtocolError, PolicyRefused, RemoteProtocolError
-from matcher.psi.messages import Accept, Elements, Message, Mode, Open, Tags
+from matcher.psi.errors import (
+    LocalProtocolError,
+    PeerMisbehaved,
+    PolicyRefused,
+    RemoteProtocolError,
+    VersionMismatch,
+)
+from matcher.psi.messages import PROTOCOL_VERSION, Accept, Elements, Message, Mode, Open, Result, Tags
 from matcher.psi.session import (
+    CANARIES,
     DEFAULT_CHUNK,
     Blinder,
     Event,
@@ -13,10 +20,13 @@ from matcher.psi.session import (
     SessionCompleted,
     State,
     blind_in_process,
+    check_open,
 )
 
 __all__ = [
+    "CANARIES",
     "DEFAULT_CHUNK",
+    "PROTOCOL_VERSION",
     "Accept",
     "Blinder",
     "Elements",
@@ -26,13 +36,17 @@ __all__ = [
     "Mode",
     "Open",
     "PeerAnnounced",
+    "PeerMisbehaved",
     "PolicyRefused",
     "PsiResult",
     "PsiSession",
     "RemoteProtocolError",
+    "Result",
     "Role",
     "SessionCompleted",
     "State",
     "Tags",
+    "VersionMismatch",
     "blind_in_process",
+    "check_open",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matcher.errors import MatcherError
 
-__all__ = ["LocalProtocolError", "PolicyRefused", "RemoteProtocolError"]
+__all__ = ["LocalProtocolError", "PeerMisbehaved", "PolicyRefused", "RemoteProtocolError", "VersionMismatch"]
 
 
 class LocalProtocolError(MatcherError):
@@ -17,3 +17,15 @@ class RemoteProtocolError(MatcherError):
 
 class PolicyRefused(MatcherError):
     """The peer asked for more than our policy allows (e.g. an oversized set)."""
+
+
+class VersionMismatch(RemoteProtocolError):
+    """The peer speaks another protocol version than ours."""
+
+
+class PeerMisbehaved(RemoteProtocolError):
+    """The peer deviated from the exchange in a way only a peer trying to learn (or to deny us) a result
+    would: its answers missed our canaries, or it withheld the result after it could have learned it.
+
+    The message starts with ``peer-misbehaved:``; the session reveals nothing further.
+    """

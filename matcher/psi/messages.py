@@ -5,7 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["Accept", "Elements", "Message", "Mode", "Open", "Tags"]
+__all__ = ["PROTOCOL_VERSION", "Accept", "Elements", "Message", "Mode", "Open", "Result", "Tags"]
+
+# The exchange this package speaks (docs/protocol.md): version 2, in which the responder decides the result
+# and the initiator learns only the Result the responder sends after recording it. Version 1 (both sides
+# compare tags themselves) is not spoken any more; a version-1 peer is refused with a message naming it.
+PROTOCOL_VERSION = 2
 
 
 class Mode(enum.Enum):
@@ -17,21 +22,26 @@ class Mode(enum.Enum):
 
 @dataclass(frozen=True)
 class Open:
-    """Initiator -> responder: the suite, the mode and the initiator's announced set size."""
+    """Initiator -> responder: the version, suite and mode, the initiator's announced set size, and its
+    public key ``a.G`` (32 bytes), which commits it to the scalar it must answer with."""
 
     suite: str
     mode: Mode
     set_size: int
+    public_key: bytes = b""
+    protocol_version: int = PROTOCOL_VERSION
 
 
 @dataclass(frozen=True)
 class Accept:
-    """Responder -> initiator: the responder's announced set size and the tag length for this session."""
+    """Responder -> initiator: the responder's real set size (it sends that many elements plus the
+    canaries) and the tag length for this session."""
 
     suite: str
     mode: Mode
     set_size: int
     tag_length: int
+    protocol_version: int = PROTOCOL_VERSION
 
 
 @dataclass(frozen=True)
@@ -43,12 +53,25 @@ class Elements:
 
 @dataclass(frozen=True)
 class Tags:
-    """A chunk of tags of the receiver's elements blinded by both sides.
+    """Initiator -> responder: a chunk of tags of the responder's elements blinded by both sides.
 
-    Mutual mode: in the order the receiver sent its elements. Count-only mode: shuffled.
+    Mutual mode: in the order the responder sent its elements. Count-only mode: shuffled.
     """
 
     data: bytes
 
 
-Message = Open | Accept | Elements | Tags
+@dataclass(frozen=True)
+class Result:
+    """Responder -> initiator, after the responder recorded the session: what the initiator learns.
+
+    Mutual mode: ``positions`` are the positions, in the order the initiator sent its elements, of its
+    elements that matched (strictly ascending) and ``intersection_size`` is their number. Count-only
+    mode: ``positions`` is empty.
+    """
+
+    intersection_size: int
+    positions: tuple[int, ...] = ()
+
+
+Message = Open | Accept | Elements | Tags | Result

@@ -1,22 +1,31 @@
 """The PSI session state machine: no I/O, no clock; randomness and the blinding backend are passed in.
 
-Diffie-Hellman style PSI over the suite's prime-order group. With a the initiator's and b the responder's
-secret scalar, and H the suite's hash-to-group (computed before the session and stored):
+Diffie-Hellman PSI over the suite's prime-order group, protocol version 2 (docs/protocol.md). With a the
+initiator's and b the responder's secret scalar, G the group's base point and H the suite's hash-to-group
+(computed before the session and stored):
 
     initiator                                   responder
-    Open(suite, mode, |X|)            ->
-                                      <-        Accept(suite, mode, |Y|, tag length)
-                                      <-        Elements(b.H(y) for y in Y)         (chunks)
-    Elements(a.H(x) for x in X)       ->        (chunks)
-                                      <-        Tags(tag(b.a.H(x)))  in X's order, or shuffled
-    Tags(tag(a.b.H(y)))  in Y's order, or shuffled  ->
+    Open(v2, suite, mode, |X|, A = a.G)   ->
+                                          <-    Accept(v2, suite, mode, |Y|, tag length)
+                                          <-    Elements: b.H(y) for y in Y, and K canaries r.G  (chunks)
+    Elements: a.H(x) for x in X           ->    (chunks)
+    Tags: tag(a.e) for each element e the responder sent, in its order, or shuffled  ->
+                                                checks every canary's answer against tag(r.A); decides;
+                                                records the session; only then:
+                                          <-    Result(intersection size, matched positions of X)
+
+The responder blinds the initiator's elements itself (b.a.H(x)) and compares them with the initiator's
+answers (a.b.H(y)); the initiator never sees a doubly blinded value. So the initiator learns only the Result,
+which is what the responder recorded: it cannot learn a hit the responder does not see. Canaries are
+indistinguishable from real elements (DDH), so an initiator that answers with another scalar than the one it
+committed to, or garbles a share of its answers, misses canaries and the session ends as ``peer-misbehaved``
+without a Result. The responder learns first and could lie in its Result or withhold it; a withheld Result is
+detected by the initiator (:meth:`PsiSession.ended_early`). docs/threat-model.md states what remains.
 
 Each side sends its elements in a fresh uniformly random order every session (:func:`permuted`), so a
-position says nothing about import order, case or an earlier session. Each side compares the tags of its
-own elements with the tags it computed for the peer's elements. In mutual mode the tags answer the peer's
-elements in the order the peer sent them, so each side learns which of its own elements matched; in
-count-only mode they come back shuffled, so each side learns only how many. Neither side learns anything
-else about the peer's set beyond its announced size (semi-honest model; see docs/protocol.md).
+position says nothing about import order, case or an earlier session. In mutual mode the initiator's tags
+answer the responder's elements in the order they came; in count-only mode they go back shuffled and the
+Result carries only the count.
 
 All legal transitions are in ``_TRANSITIONS``. Anything else is a protocol error that leaves the session in
 a sticky ERROR state; the error's family says whose fault it was (:class:`LocalProtocolError` for our
@@ -27,16 +36,24 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from crypto import BlindingKey, InvalidElement, Suite, match_handle, tag_length_for, tags_of
+from crypto import BlindingKey, InvalidElement, Suite, tag_length_for, tags_of
 from crypto.errors import CryptoError
 from matcher.errors import MatcherError
-from matcher.psi.errors import LocalProtocolError, PolicyRefused, RemoteProtocolError
-from matcher.psi.messages import Accept, Elements, Message, Mode, Open, Tags
+from matcher.psi.errors import (
+    LocalProtocolError,
+    PeerMisbehaved,
+    PolicyRefused,
+    RemoteProtocolError,
+    VersionMismatch,
+)
+from matcher.psi.messages import PROTOCOL_VERSION, Accept, Elements, Message, Mode, Open, Result, Tags
 
 __all__ = [
+    "CANARIES",
     "DEFAULT_CHUNK",
     "Blinder",
     "Event",
@@ -47,12 +64,16 @@ __all__ = [
     "SessionCompleted",
     "State",
     "blind_in_process",
+    "check_open",
     "permuted",
 ]
 
 PERMUTATION_KEY_LENGTH = 32
 # 4096 elements of 32 bytes: 128 KiB per message, far below gRPC's 4 MB default limit.
 DEFAULT_CHUNK = 4096
+# Canaries the responder hides among its elements. An initiator that garbles a fraction f of its answers
+# misses none of them with probability (1 - f)^K: 2e-6 for f = 5 %, 0.08 for f = 1 % (docs/protocol.md).
+CANARIES = 256
 
 Blinder = Callable[[BlindingKey, Sequence[bytes]], list[bytes]]
 RandomBytes = Callable[[int], bytes]
@@ -79,19 +100,13 @@ class State(enum.Enum):
 
 @dataclass(frozen=True)
 class PsiResult:
-    """What this side learned.
-
-    ``matched`` indexes the caller's element list; ``handles`` gives each matched index its match handle, an
-    opaque value both sides derive from the same doubly blinded element, so either can name the match later
-    without revealing the key. Both are None in count-only mode.
-    """
+    """What this side learned. ``matched`` indexes the caller's element list (None in count-only mode)."""
 
     mode: Mode
     own_size: int
     peer_size: int
     intersection_size: int
     matched: frozenset[int] | None
-    handles: Mapping[int, bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +127,8 @@ _TRANSITIONS: dict[tuple[Role, State, type], str] = {
     (Role.INITIATOR, State.AWAIT_ACCEPT, Accept): "_on_accept",
     (Role.INITIATOR, State.EXCHANGE, Elements): "_on_elements",
     (Role.RESPONDER, State.EXCHANGE, Elements): "_on_elements",
-    (Role.INITIATOR, State.EXCHANGE, Tags): "_on_tags",
     (Role.RESPONDER, State.EXCHANGE, Tags): "_on_tags",
+    (Role.INITIATOR, State.EXCHANGE, Result): "_on_result",
 }
 
 
@@ -123,6 +138,9 @@ class PsiSession:
     Drive it with :meth:`start` (initiator only), :meth:`receive` for each peer message, and :meth:`outbox`
     to collect the messages to send. ``elements`` are the suite's stored hash-to-group values; duplicates
     are sent once and every duplicate index is reported when matched.
+
+    The responder's session completes (:class:`SessionCompleted`) once it has decided; its caller records
+    the result, then calls :meth:`release_result` to queue the initiator's Result.
     """
 
     def __init__(
@@ -156,36 +174,47 @@ class PsiSession:
             if len(element) != suite.element_length:
                 raise LocalProtocolError(f"element {index} has the wrong length for {suite.name}")
             self._positions.setdefault(element, []).append(index)
-        # Elements leave in a fresh random order every session: nothing about import order, case or the
-        # previous session survives in a position. Results map back through ``_positions``.
-        self._unique = permuted(list(self._positions), random_bytes(PERMUTATION_KEY_LENGTH))
+        self._real = list(self._positions)
+        # What we send, in sending order: our real elements (blinded when sent) and, as the responder, the
+        # canaries (sent as they are). Fixed once the peer announced itself; see _arrange().
+        self._sending: list[bytes] = []
+        self._canaries: dict[bytes, int] = {}  # canary element -> its number
+        self._canary_tags: list[bytes] = []  # the tag each canary's honest answer has
         self.state = State.IDLE if role is Role.INITIATOR else State.AWAIT_OPEN
         self.error: CryptoError | MatcherError | None = None
         self.result: PsiResult | None = None
         self.peer_size = -1
         self.tag_length = 0
+        self._peer_key = b""
         self._outbox: list[Message] = []
         self._peer_received = 0
-        # tag -> doubly blinded element, for the peer's elements; the element yields the match handle.
-        self._peer_tags: dict[bytes, bytes] = {}
-        self._pending_peer_tags: list[bytes] = []  # count-only: held back until they can be shuffled
-        self._own_tags: list[bytes] = []
-        self._own_cursor = len(self._unique)  # position of the next own element to blind and send
+        self._peer_tags: dict[bytes, int] = {}  # responder: tag of b.a.H(x) -> the initiator's position
+        self._pending_answers: list[bytes] = []  # initiator, count-only: held back until they can be shuffled
+        self._answers: list[bytes] = []  # responder: the initiator's tags for what we sent
+        self._answers_sent = 0  # initiator: tags queued so far
+        self._own_cursor = 0
+        self._sending_started = False
+        self._result_message: Result | None = None
 
     @property
     def own_size(self) -> int:
         """The announced size: distinct elements."""
-        return len(self._unique)
+        return len(self._real)
+
+    @property
+    def _peer_elements(self) -> int:
+        """How many elements the peer sends: its set, plus the canaries when it is the responder."""
+        return self.peer_size + (CANARIES if self.role is Role.INITIATOR else 0)
 
     # -- driving ------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Initiator: queue the Open message."""
+        """Initiator: queue the Open message, which commits to our public key."""
         self._check_usable()
         if self.role is not Role.INITIATOR or self.state is not State.IDLE:
             self._fail(LocalProtocolError(f"start() is not allowed for a {self.role.value} in {self.state.value}"))
         assert self.mode is not None
-        self._outbox.append(Open(self.suite.name, self.mode, self.own_size))
+        self._outbox.append(Open(self.suite.name, self.mode, self.own_size, self._key.public_key()))
         self.state = State.AWAIT_ACCEPT
 
     def receive(self, message: Message) -> list[Event]:
@@ -205,7 +234,7 @@ class PsiSession:
             self._fail(RemoteProtocolError("the peer sent an invalid group element"))
         except (CryptoError, MatcherError) as exc:
             self._fail(exc)
-        return events + self._maybe_complete()
+        return events + self._maybe_decide()
 
     def outbox(self, max_chunks: int | None = None) -> list[Message]:
         """Messages to send, in order; drains the queue.
@@ -215,20 +244,49 @@ class PsiSession:
         and both sides blind in parallel instead of one waiting for the other's whole set.
         """
         out, self._outbox = self._outbox, []
-        total = len(self._unique)
+        total = len(self._sending)
         budget = total if max_chunks is None else max_chunks
         while self._own_cursor < total and budget > 0:
             end = min(total, self._own_cursor + self._chunk)
-            batch = self._blinder(self._key, self._unique[self._own_cursor : end])
+            out.append(Elements(self._blinded(self._sending[self._own_cursor : end])))
             self._own_cursor = end
-            out.append(Elements(b"".join(batch)))
             budget -= 1
         return out
+
+    def release_result(self) -> None:
+        """Responder: queue the Result, once the caller has recorded what this session decided."""
+        self._check_error()
+        if self.role is not Role.RESPONDER or self._result_message is None:
+            raise LocalProtocolError("only a responder that has decided releases a result")
+        self._outbox.append(self._result_message)
+        self._result_message = None
+
+    def ended_early(self) -> PeerMisbehaved | None:
+        """Initiator: why the session ending now, without a Result, is misbehaviour -- or None.
+
+        Once our last answer is queued the responder holds all it needs to learn the result; an ending
+        without a Result after that may be a responder that learned and withheld ours.
+        """
+        if self.role is not Role.INITIATOR or self.state is not State.EXCHANGE or not self.awaiting_result:
+            return None
+        return PeerMisbehaved("peer-misbehaved: the responder withheld the result after receiving all our answers")
+
+    @property
+    def awaiting_result(self) -> bool:
+        """Initiator: everything of ours is out (elements and answers); only the Result is missing."""
+        return (
+            self.role is Role.INITIATOR
+            and self.state is State.EXCHANGE
+            and self._sending_started
+            and self._own_cursor == len(self._sending)
+            and self._peer_received == self._peer_elements
+            and self._answers_sent == self._peer_elements
+        )
 
     @property
     def elements_sent(self) -> int:
         """Own elements blinded and handed out by :meth:`outbox` so far (for progress displays)."""
-        return self._own_cursor if self.state in (State.EXCHANGE, State.DONE) else 0
+        return self._own_cursor
 
     @property
     def elements_received(self) -> int:
@@ -238,32 +296,37 @@ class PsiSession:
     @property
     def pending_output(self) -> bool:
         """Whether :meth:`outbox` has something to give now."""
-        return bool(self._outbox) or self._own_cursor < len(self._unique)
+        return bool(self._outbox) or self._own_cursor < len(self._sending)
 
     # -- handlers ------------------------------------------------------------------------------------
 
     def _on_open(self, message: Open) -> list[Event]:
-        if message.suite != self.suite.name:
-            # The peer's text is not echoed: errors end up in logs and the audit log.
-            raise RemoteProtocolError(f"the peer asked for a suite we do not run; we run {self.suite.name}")
+        check_open(message, self.suite)
         if message.mode not in self._allowed_modes:
             raise PolicyRefused(f"mode {message.mode.value} is not allowed")
         self._check_peer_size(message.set_size)
         self.mode = message.mode
-        self.tag_length = tag_length_for(message.set_size, self.own_size)
+        self._peer_key = message.public_key
+        self.tag_length = tag_length_for(message.set_size, self.own_size + CANARIES)
+        self._arrange_with_canaries()
         self._outbox.append(Accept(self.suite.name, self.mode, self.own_size, self.tag_length))
-        self._send_own_elements()
         self.state = State.EXCHANGE
         return [PeerAnnounced(self.mode, self.peer_size)]
 
     def _on_accept(self, message: Accept) -> list[Event]:
+        if message.protocol_version != PROTOCOL_VERSION:
+            raise VersionMismatch(
+                f"the peer answered with protocol version {_version_text(message.protocol_version)}; "
+                f"this node speaks version {PROTOCOL_VERSION} only"
+            )
         if message.suite != self.suite.name or message.mode is not self.mode:
             raise RemoteProtocolError("the peer accepted a different suite or mode than we opened")
         self._check_peer_size(message.set_size)
-        if message.tag_length != tag_length_for(self.own_size, message.set_size):
+        if message.tag_length != tag_length_for(self.own_size, message.set_size + CANARIES):
             raise RemoteProtocolError("the peer chose a tag length that does not fit the announced sizes")
         self.tag_length = message.tag_length
-        self._send_own_elements()
+        self._sending = self._arrange(list(self._real))
+        self._sending_started = True
         self.state = State.EXCHANGE
         assert self.mode is not None
         return [PeerAnnounced(self.mode, self.peer_size)]
@@ -273,19 +336,23 @@ class PsiSession:
         count, rest = divmod(len(message.data), width)
         if rest or count == 0:
             raise RemoteProtocolError("an elements chunk must hold a positive whole number of elements")
-        if self._peer_received + count > self.peer_size:
+        if self._peer_received + count > self._peer_elements:
             raise RemoteProtocolError("the peer sent more elements than it announced")
         received = [message.data[i : i + width] for i in range(0, len(message.data), width)]
-        doubled = self._blinder(self._key, received)
-        tags = tags_of(doubled, self.tag_length)
+        tags = tags_of(self._blinder(self._key, received), self.tag_length)
+        first = self._peer_received
         self._peer_received += count
-        self._peer_tags.update(zip(tags, doubled, strict=True))
-        if self.mode is Mode.MUTUAL:
-            self._outbox.append(Tags(b"".join(tags)))
+        if self.role is Role.RESPONDER:
+            # The initiator's elements, doubly blinded: compared with its answers once they are all in.
+            self._peer_tags.update(zip(tags, range(first, first + count), strict=True))
+        elif self.mode is Mode.MUTUAL:
+            self._queue_answers(tags)
         else:
-            self._pending_peer_tags.extend(tags)
-            if self._peer_received == self.peer_size:
-                self._send_shuffled_tags()
+            self._pending_answers.extend(tags)
+            if self._peer_received == self._peer_elements:
+                answers, self._pending_answers = self._pending_answers, []
+                _shuffle(answers, self._random)
+                self._queue_answers(answers)
         return []
 
     def _on_tags(self, message: Tags) -> list[Event]:
@@ -293,11 +360,33 @@ class PsiSession:
         if rest or count == 0:
             raise RemoteProtocolError("a tags chunk must hold a positive whole number of tags")
         # A tag answers an element we sent; more tags than elements sent so far is out of order or oversized.
-        if len(self._own_tags) + count > self._own_cursor:
+        if len(self._answers) + count > self._own_cursor:
             raise RemoteProtocolError("the peer sent more tags than we have sent elements")
         t = self.tag_length
-        self._own_tags.extend(message.data[i : i + t] for i in range(0, len(message.data), t))
+        self._answers.extend(message.data[i : i + t] for i in range(0, len(message.data), t))
         return []
+
+    def _on_result(self, message: Result) -> list[Event]:
+        if not self.awaiting_result:
+            raise RemoteProtocolError("the peer sent its result before it had all our answers")
+        assert self.mode is not None
+        size = message.intersection_size
+        limit = min(self.own_size, self.peer_size)
+        matched: frozenset[int] | None = None
+        if self.mode is Mode.MUTUAL:
+            positions = message.positions
+            if size != len(positions) or any(b <= a for a, b in itertools.pairwise(positions)):
+                raise RemoteProtocolError("the peer's result does not list distinct ascending positions")
+            if positions and (positions[0] < 0 or positions[-1] >= self.own_size):
+                raise RemoteProtocolError("the peer's result names a position we did not send")
+            matched = frozenset(i for p in positions for i in self._positions[self._sending[p]])
+        elif message.positions:
+            raise RemoteProtocolError("a count-only result carries no positions")
+        if size > limit:
+            raise RemoteProtocolError("the peer's result counts more matches than the smaller set holds")
+        self.result = PsiResult(self.mode, self.own_size, self.peer_size, size, matched)
+        self.state = State.DONE
+        return [SessionCompleted(self.result)]
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -308,43 +397,89 @@ class PsiSession:
             raise PolicyRefused(f"the peer announced {size} elements; the limit is {self._max_peer}")
         self.peer_size = size
 
-    def _send_own_elements(self) -> None:
-        # Only marks them due; outbox() blinds them chunk by chunk.
-        self._own_cursor = 0
+    def _arrange_with_canaries(self) -> None:
+        """Responder: our elements and the canaries in one fresh random order.
 
-    def _send_shuffled_tags(self) -> None:
-        tags = self._pending_peer_tags
-        self._pending_peer_tags = []
-        # Fisher-Yates with the injected randomness (rejection sampling keeps it unbiased).
-        for i in range(len(tags) - 1, 0, -1):
-            j = _uniform_below(i + 1, self._random)
-            tags[i], tags[j] = tags[j], tags[i]
+        A canary is ``r.G`` for a fresh scalar r; the initiator's honest answer is ``a.r.G = r.A``, which we
+        compute from its committed public key A (validated as any element is).
+        """
+        try:
+            BlindingKey.generate(self._random).blind([self._peer_key])
+        except InvalidElement:
+            raise RemoteProtocolError("the peer's public key is not a valid group element") from None
+        canaries: list[bytes] = []
+        for number in range(CANARIES):
+            scalar = BlindingKey.generate(self._random)
+            element = scalar.public_key()
+            if element in self._positions or element in self._canaries:
+                raise LocalProtocolError("a canary collided with an element")  # probability ~2^-240
+            self._canaries[element] = number
+            canaries.append(element)
+            self._canary_tags.append(tags_of(scalar.blind([self._peer_key]), self.tag_length)[0])
+        self._sending = self._arrange(self._real + canaries)
+        self._sending_started = True
+
+    def _arrange(self, items: list[bytes]) -> list[bytes]:
+        """The order we send ``items`` in: fresh and uniformly random each session."""
+        return permuted(items, self._random(PERMUTATION_KEY_LENGTH))
+
+    def _blinded(self, batch: Sequence[bytes]) -> bytes:
+        """The chunk ``batch`` as it leaves: real elements blinded by our scalar, canaries as they are."""
+        if not self._canaries:
+            return b"".join(self._blinder(self._key, batch))
+        real = iter(self._blinder(self._key, [e for e in batch if e not in self._canaries]))
+        return b"".join(e if e in self._canaries else next(real) for e in batch)
+
+    def _queue_answers(self, tags: list[bytes]) -> None:
         for start in range(0, len(tags), self._chunk):
             self._outbox.append(Tags(b"".join(tags[start : start + self._chunk])))
+        self._answers_sent += len(tags)
 
-    def _maybe_complete(self) -> list[Event]:
-        if self.state is not State.EXCHANGE:
+    def _maybe_decide(self) -> list[Event]:
+        """Responder: once the initiator's elements and all its answers are in, check the canaries and
+        decide. A missed canary ends the session as misbehaved, and nothing more is sent."""
+        if self.role is not Role.RESPONDER or self.state is not State.EXCHANGE:
             return []
-        if self._peer_received != self.peer_size or len(self._own_tags) != self.own_size:
+        if self._peer_received != self.peer_size or len(self._answers) != len(self._sending):
             return []
         assert self.mode is not None
-        hits = [i for i, tag in enumerate(self._own_tags) if tag in self._peer_tags]
-        matched: frozenset[int] | None = None
-        handles: dict[int, bytes] | None = None
+        expected = self._canary_tags
         if self.mode is Mode.MUTUAL:
-            handles = {}
-            for i in hits:
-                handle = match_handle(self._peer_tags[self._own_tags[i]])
-                for position in self._positions[self._unique[i]]:
-                    handles[position] = handle
-            matched = frozenset(handles)
-        self.result = PsiResult(self.mode, self.own_size, self.peer_size, len(hits), matched, handles)
+            missed = sum(
+                1 for element, answer in zip(self._sending, self._answers, strict=True)
+                if element in self._canaries and answer != expected[self._canaries[element]]
+            )  # fmt: skip
+        else:
+            present = set(self._answers)
+            missed = sum(1 for tag in expected if tag not in present)
+        if missed:
+            self._fail(PeerMisbehaved(f"peer-misbehaved: its answers missed {missed} of our {CANARIES} canaries"))
+        matched: frozenset[int] | None = None
+        if self.mode is Mode.MUTUAL:
+            own_hits: list[int] = []
+            peer_hits: set[int] = set()
+            for slot, (element, answer) in enumerate(zip(self._sending, self._answers, strict=True)):
+                position = self._peer_tags.get(answer)
+                if position is not None and element not in self._canaries:
+                    own_hits.append(slot)
+                    peer_hits.add(position)
+            matched = frozenset(i for slot in own_hits for i in self._positions[self._sending[slot]])
+            self._result_message = Result(len(peer_hits), tuple(sorted(peer_hits)))
+            size = len(peer_hits)
+        else:
+            # Shuffled answers: only how many of them are among the initiator's doubly blinded elements.
+            size = len(set(self._answers) & self._peer_tags.keys())
+            self._result_message = Result(size)
+        self.result = PsiResult(self.mode, self.own_size, self.peer_size, size, matched)
         self.state = State.DONE
         return [SessionCompleted(self.result)]
 
-    def _check_usable(self) -> None:
+    def _check_error(self) -> None:
         if self.error is not None:
             raise self.error
+
+    def _check_usable(self) -> None:
+        self._check_error()
         if self.state is State.DONE:
             self._fail(RemoteProtocolError("a message arrived after the session completed"))
 
@@ -353,8 +488,21 @@ class PsiSession:
         self.state = State.ERROR
         self.error = error
         self._outbox = []
-        self._own_cursor = len(self._unique)
+        self._own_cursor = len(self._sending)
+        self._result_message = None
         raise error
+
+
+def check_open(message: Open, suite: Suite) -> None:
+    """Refuse an Open of another protocol version or suite (a node checks this before any work)."""
+    if message.protocol_version != PROTOCOL_VERSION:
+        raise VersionMismatch(
+            f"the peer opened with protocol version {_version_text(message.protocol_version)}; "
+            f"this node speaks version {PROTOCOL_VERSION} only"
+        )
+    if message.suite != suite.name:
+        # The peer's text is not echoed: errors end up in logs and the audit log.
+        raise VersionMismatch(f"the peer asked for a suite we do not run; we run {suite.name}")
 
 
 def permuted(items: list[bytes], key: bytes) -> list[bytes]:
@@ -363,6 +511,18 @@ def permuted(items: list[bytes], key: bytes) -> list[bytes]:
     if len(key) != PERMUTATION_KEY_LENGTH:
         raise LocalProtocolError("a permutation key is 32 bytes")
     return sorted(items, key=lambda item: hashlib.blake2b(item, digest_size=16, key=key).digest())
+
+
+def _shuffle(items: list[bytes], random_bytes: RandomBytes) -> None:
+    """Fisher-Yates with the injected randomness (rejection sampling keeps it unbiased)."""
+    for i in range(len(items) - 1, 0, -1):
+        j = _uniform_below(i + 1, random_bytes)
+        items[i], items[j] = items[j], items[i]
+
+
+def _version_text(version: int) -> str:
+    # Version 1 nodes send no version field, which reads as 0.
+    return "1 (it sends none)" if version == 0 else str(version)
 
 
 def _uniform_below(bound: int, random_bytes: RandomBytes) -> int:

@@ -1,8 +1,9 @@
 """Match alerts: one per (peer, own case), built from PSI results, reviewed by analysts.
 
 An alert lists the matched keys (key type, tier, match handle); its tier is the strongest of its current
-keys. Re-running a session never duplicates an alert or a key: a key already known keeps the handle of the
-session that first found it, so both agencies keep naming it the same way. A key the latest session with
+keys. Re-running a session never duplicates an alert or a key. A key's handle is derived from the key itself
+and the two agencies (:func:`crypto.pair_handle`), so both agencies name it the same way whatever either
+side's history. A key the latest session with
 that peer no longer matched (identifier removed, case closed) is marked not current, and an alert with no
 current key is marked ``gone`` -- never silently deleted.
 """
@@ -132,10 +133,6 @@ def record_matches(
     # One query for the peer's existing alerts and one executemany for the keys, instead of statements per
     # matched case: a large session matches tens of thousands of cases, and both nodes wait for this.
     existing = store.peer_alerts_by_case(db, peer)
-    # A key already matched with this peer keeps the handle it was first given, in whichever of our alerts
-    # it now appears: the peer does the same, so a key both sides have seen before keeps one name on both
-    # sides even when a newer case on either side joins the match.
-    known_handles = store.known_handles(db, peer)
     key_rows: list[KeyUpsert] = []
     new_rows: list[NewAlert] = []
     again_rows: list[MatchedAgain] = []
@@ -155,7 +152,7 @@ def record_matches(
         touched.add(alert_id)
         key_rows.extend(
             KeyUpsert(
-                alert_id, key.key_type, key.tier, key.element, known_handles.get(key.element, key.handle),
+                alert_id, key.key_type, key.tier, key.element, key.handle,
                 session_id, session_id, at, at,
             )
             for key in keys

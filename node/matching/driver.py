@@ -59,7 +59,9 @@ class _Pump:
                 await self.send(message)
             if messages:
                 self._progressed()
-            if session.state is State.DONE and not session.pending_output:
+            # Done, or an initiator with everything sent that only waits for the Result: half-close now.
+            finished = session.state is State.DONE or session.awaiting_result
+            if finished and not session.pending_output:
                 if self.sent_all is not None:
                     await self.sent_all()
                 return
@@ -83,7 +85,7 @@ class _Pump:
             if session.state is State.DONE and not read_to_end:
                 return
         if session.state is not State.DONE:
-            raise RemoteProtocolError("the peer ended the session before it was complete")
+            raise session.ended_early() or RemoteProtocolError("the peer ended the session before it was complete")
 
 
 async def drive(

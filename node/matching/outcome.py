@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from crypto import pair_handle
 from matcher.psi import Mode, PsiResult
 from node.alerts.book import MatchedKey, RecordSummary, record_matches
 from node.core.clock import now_iso
@@ -28,6 +29,7 @@ class SessionFacts:
     key_types: tuple[str, ...]
     started_at: str
     day: str
+    agency: str = ""
 
 
 def _row(facts: SessionFacts, status: str, own: int, peer: int, hits: int, reason: str | None) -> SessionRecord:
@@ -61,12 +63,14 @@ def record_completed(
     with transaction(db):
         finish_session(db, _row(facts, "completed", result.own_size, result.peer_size, result.intersection_size, None))
         summary = None
-        if result.handles is not None:
+        if result.matched is not None:
+            # The handle names the key for this pair of agencies whatever either side's history.
             matched = [
-                MatchedKey(row.case_id, row.key_type, row.tier, row.element, handle)
-                for index, handle in sorted(result.handles.items())
+                MatchedKey(row.case_id, row.key_type, row.tier, row.element,
+                           pair_handle(row.element, facts.agency, facts.peer))
+                for index in sorted(result.matched)
                 for row in (session_input.rows[index],)
-            ]
+            ]  # fmt: skip
             summary = record_matches(
                 db,
                 peer=facts.peer,
@@ -93,13 +97,23 @@ def record_completed(
     return summary
 
 
-def record_failed(home: NodeHome, facts: SessionFacts, own_size: int, peer_size: int, reason: str, code: str) -> None:
+def record_failed(
+    home: NodeHome,
+    facts: SessionFacts,
+    own_size: int,
+    peer_size: int,
+    reason: str,
+    code: str,
+    misbehaved: bool = False,
+) -> None:
+    """A session that ended without a result; ``misbehaved``: the peer deviated from the exchange in a way
+    that could let it learn (or deny us) a result, audited as ``session.misbehaved``."""
     db = open_database(home)
     with transaction(db):
         finish_session(db, _row(facts, "failed", own_size, peer_size, 0, reason))
         audit.append(
             db,
-            "session.failed",
+            "session.misbehaved" if misbehaved else "session.failed",
             at=now_iso(),
             peer=facts.peer,
             subject=f"session:{facts.session_id}",

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from matcher.psi import Blinder, Mode, PsiResult, PsiSession, Role, blind_in_process
+from matcher.psi import Blinder, Mode, PeerMisbehaved, PsiResult, PsiSession, Role, blind_in_process
 from node.config.settings import NodeConfig, Peer
 from node.core.errors import SessionOverdue
 from node.core.home import NodeHome
@@ -57,7 +57,7 @@ class Responder:
     async def respond(self, config: NodeConfig, peer: Peer, opening: Opening, link: Link) -> Ending:
         """Run the session ``opening`` begins; the ending returned is what to answer the peer."""
         opened = opening.message
-        facts = steps.facts(opening.session_id.hex(), peer.code, Role.RESPONDER, opened.mode, opening.key_types)
+        facts = steps.facts(config, opening.session_id.hex(), peer.code, Role.RESPONDER, opened.mode, opening.key_types)
         refusal = await steps.check_and_reserve(self.home, config, peer, facts, opening, self.status_of)
         if refusal is not None:
             return refusal
@@ -91,7 +91,13 @@ class Responder:
                     raise
                 raise SessionOverdue(f"the session ran past its deadline of {deadline} s") from None
 
-        return await steps.conclude(self.home, facts, session, loaded, pump, self.status_of, cancelled)
+        async def release() -> None:
+            # Only now, with the session recorded, does the initiator learn its result.
+            session.release_result()
+            for message in session.outbox():
+                await link.send(message)
+
+        return await steps.conclude(self.home, facts, session, loaded, pump, self.status_of, cancelled, release)
 
 
 async def initiate(
@@ -106,7 +112,7 @@ async def initiate(
 ) -> PeerOutcome:
     """Run one session with ``peer`` over the link ``connect`` opens; failures are returned, not raised."""
     started = asyncio.get_running_loop().time()
-    facts = steps.facts(os.urandom(steps.SESSION_ID_LENGTH).hex(), peer.code, Role.INITIATOR, mode,
+    facts = steps.facts(config, os.urandom(steps.SESSION_ID_LENGTH).hex(), peer.code, Role.INITIATOR, mode,
                         peer.policy.key_types)  # fmt: skip
     cancelled = "the session was cancelled on this node"
     prepared = await steps.guarded(home, facts, lambda: (0, 0),
@@ -136,6 +142,17 @@ async def initiate(
             try:
                 return await drive(session, send=link.send, incoming=link.received(), on_progress=progress,
                                    sent_all=link.sent_all, read_to_end=True)  # fmt: skip
+            except PeerMisbehaved:
+                link.cancel()
+                raise
+            except Exception as exc:
+                link.cancel()
+                withheld = session.ended_early()
+                if withheld is not None:
+                    # The responder had all it needed to learn the result; however the session ended, ours
+                    # never came. The responder's own account (its status) is kept for the operator.
+                    raise PeerMisbehaved(f"{withheld} ({exc})") from exc
+                raise
             except BaseException:
                 link.cancel()
                 raise

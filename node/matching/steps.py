@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from crypto.suite import Suite, suite_by_name
-from matcher.psi import Message, Mode, Open, PsiResult, PsiSession, Role
+from matcher.psi import Message, Mode, Open, PeerMisbehaved, PsiResult, PsiSession, Role, check_open
 from node.config.settings import NodeConfig, Peer
 from node.core.clock import ago_iso, now_iso, today_iso
 from node.core.errors import EXPECTED_ERRORS, FederationMismatch, PermissionRefused, QuotaExceeded, fault_of
@@ -53,8 +53,10 @@ GENERIC_DETAIL = {
 }
 
 
-def facts(session_id: str, peer: str, role: Role, mode: Mode, key_types: tuple[str, ...]) -> SessionFacts:
-    return SessionFacts(session_id, peer, role.value, mode, key_types, now_iso(), today_iso())
+def facts(
+    config: NodeConfig, session_id: str, peer: str, role: Role, mode: Mode, key_types: tuple[str, ...]
+) -> SessionFacts:
+    return SessionFacts(session_id, peer, role.value, mode, key_types, now_iso(), today_iso(), config.agency)
 
 
 def suite_of(config: NodeConfig) -> Suite:
@@ -123,8 +125,11 @@ async def guarded(
         raise
     except Exception as exc:
         ending = ending_for(exc, session.role, status_of)
-        await record(record_failed, home, session, *sizes(), ending.reason or "", ending.status)
-        if isinstance(exc, EXPECTED_ERRORS):
+        misbehaved = isinstance(exc, PeerMisbehaved)
+        await record(record_failed, home, session, *sizes(), ending.reason or "", ending.status, misbehaved)
+        if misbehaved:
+            log.error("session %s with %s: %s", session.session_id[:8], session.peer, exc)
+        elif isinstance(exc, EXPECTED_ERRORS):
             log.warning("session %s with %s failed: %s", session.session_id[:8], session.peer, exc)
         else:
             log.error("session %s with %s failed inside this node: %s", session.session_id[:8], session.peer,
@@ -133,6 +138,7 @@ async def guarded(
 
 
 def _check_policy(home: NodeHome, config: NodeConfig, peer: Peer, opened: Opening) -> None:
+    check_open(opened.message, suite_of(config))
     expected = suite_of(config).federation_proof(home.read_federation_secret(), opened.session_id)
     if not hmac.compare_digest(expected, opened.federation_proof):
         raise FederationMismatch(
@@ -227,8 +233,12 @@ async def conclude(
     pump: Callable[[], Awaitable[PsiResult]],
     status_of: StatusOf,
     cancelled: str,
+    recorded: Callable[[], Awaitable[None]] | None = None,
 ) -> Ending:
-    """Pump the session to its end and record it, completed or failed, with the real cause."""
+    """Pump the session to its end and record it, completed or failed, with the real cause.
+
+    ``recorded`` runs once the result is recorded (a responder sends the initiator its Result there).
+    """
 
     def sizes() -> tuple[int, int]:
         return psi.own_size, max(psi.peer_size, 0)
@@ -240,6 +250,11 @@ async def conclude(
                             status_of, cancelled)  # fmt: skip
     if isinstance(summary, Ending):
         return summary
+    if recorded is not None:
+        sent = await guarded(home, session, sizes, recorded(), status_of, cancelled)
+        if isinstance(sent, Ending):
+            log.warning("session %s with %s: recorded, but the Result did not reach the peer",
+                        session.session_id[:8], session.peer)  # fmt: skip
     log.info(
         "session %s with %s completed: %d x %d keys, %d matched, %s",
         session.session_id[:8],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from matcher.psi import PolicyRefused
+from matcher.psi import PeerMisbehaved, PolicyRefused, VersionMismatch
 from node.core.errors import (
     FederationMismatch,
     NotAPeer,
@@ -34,7 +34,9 @@ def status_for(error: BaseException) -> grpc.StatusCode:
     """The gRPC status a refusal or failure is reported with."""
     if isinstance(error, NotAPeer | PermissionRefused):
         return grpc.StatusCode.PERMISSION_DENIED
-    if isinstance(error, FederationMismatch):
+    if isinstance(error, PeerMisbehaved):
+        return grpc.StatusCode.ABORTED
+    if isinstance(error, FederationMismatch | VersionMismatch):
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(error, UnknownMatch):
         return grpc.StatusCode.NOT_FOUND

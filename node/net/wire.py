@@ -11,12 +11,13 @@ the peer's data back.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Tags
+from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Result, Tags
 from node.core.errors import LocalError
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
@@ -39,6 +40,8 @@ MAX_ANNOUNCED_SET_SIZE = 2**40
 _MAX_KEY_TYPES = 64
 _KEY_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _MAX_TAG_LENGTH = 64
+_POSITION_BYTES = 4
+_MAX_VERSION = 2**16
 _SUITE_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
 
 _MODE_TO_WIRE = {Mode.MUTUAL: pb.MODE_MUTUAL, Mode.COUNT_ONLY: pb.MODE_COUNT_ONLY}
@@ -68,6 +71,8 @@ def encode(message: Message, header: SessionHeader | None = None) -> pb.PsiFrame
                 key_types=list(header.key_types),
                 session_id=header.session_id,
                 federation_proof=header.federation_proof,
+                protocol_version=message.protocol_version,
+                public_key=message.public_key,
             )
         )
     if header is not None:
@@ -79,10 +84,14 @@ def encode(message: Message, header: SessionHeader | None = None) -> pb.PsiFrame
                 mode=_MODE_TO_WIRE[message.mode],
                 set_size=message.set_size,
                 tag_length=message.tag_length,
+                protocol_version=message.protocol_version,
             )
         )
     if isinstance(message, Elements):
         return pb.PsiFrame(elements=pb.Elements(data=message.data))
+    if isinstance(message, Result):
+        positions = b"".join(p.to_bytes(_POSITION_BYTES, "big") for p in message.positions)
+        return pb.PsiFrame(result=pb.Result(intersection_size=message.intersection_size, positions=positions))
     return pb.PsiFrame(tags=pb.Tags(data=message.data))
 
 
@@ -106,11 +115,14 @@ def decode(frame: pb.PsiFrame) -> Message:
             mode=_mode(accept.mode),
             set_size=_set_size(accept.set_size),
             tag_length=_tag_length(accept.tag_length),
+            protocol_version=_version(accept.protocol_version),
         )
     if kind == "elements":
         return Elements(data=frame.elements.data)
     if kind == "tags":
         return Tags(data=frame.tags.data)
+    if kind == "result":
+        return _result(frame.result)
     raise RemoteProtocolError("the peer sent a frame with no known message")
 
 
@@ -119,7 +131,13 @@ def decode_open(frame: pb.PsiFrame) -> tuple[Open, SessionHeader]:
     if frame.WhichOneof("frame") != "open":
         raise RemoteProtocolError("the peer's first frame is not an Open")
     opened = frame.open
-    message = Open(suite=_suite(opened.suite), mode=_mode(opened.mode), set_size=_set_size(opened.set_size))
+    message = Open(
+        suite=_suite(opened.suite),
+        mode=_mode(opened.mode),
+        set_size=_set_size(opened.set_size),
+        public_key=bytes(opened.public_key),
+        protocol_version=_version(opened.protocol_version),
+    )
     header = SessionHeader(
         session_id=bytes(opened.session_id),
         key_types=tuple(opened.key_types),
@@ -154,6 +172,24 @@ def _tag_length(value: int) -> int:
     if not 1 <= value <= _MAX_TAG_LENGTH:
         raise RemoteProtocolError("the peer chose an impossible tag length")
     return value
+
+
+def _version(value: int) -> int:
+    if not 0 <= value < _MAX_VERSION:
+        raise RemoteProtocolError("the peer sent an impossible protocol version")
+    return value
+
+
+def _result(result: pb.Result) -> Result:
+    blob = result.positions
+    if len(blob) % _POSITION_BYTES:
+        raise RemoteProtocolError(f"result positions are {_POSITION_BYTES}-byte numbers")
+    positions = tuple(
+        int.from_bytes(blob[i : i + _POSITION_BYTES], "big") for i in range(0, len(blob), _POSITION_BYTES)
+    )
+    if any(b <= a for a, b in itertools.pairwise(positions)):
+        raise RemoteProtocolError("result positions must be strictly ascending")
+    return Result(intersection_size=_set_size(result.intersection_size), positions=positions)
 
 
 def _check_header(header: SessionHeader, error: type[LocalError] | type[RemoteProtocolError]) -> None:

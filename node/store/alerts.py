@@ -28,7 +28,6 @@ __all__ = [
     "current_key_count",
     "first_alert_with_handle",
     "insert_alerts",
-    "known_handles",
     "mark_gone",
     "mark_keys_not_current",
     "mark_matched_again",
@@ -127,18 +126,6 @@ def peer_alerts_by_case(db: Database, peer: str) -> dict[int, AlertState]:
     return {int(r["case_id"]): AlertState(int(r["id"]), r["peer"], r["status"], r["match_state"]) for r in rows}
 
 
-def known_handles(db: Database, peer: str) -> dict[bytes, bytes]:
-    """Element -> the handle it was first given in any alert with ``peer`` (the oldest key row wins)."""
-    handles: dict[bytes, bytes] = {}
-    for element, handle in db.execute(
-        "SELECT k.element, k.match_handle FROM alert_keys k JOIN alerts a ON a.id = k.alert_id"
-        " WHERE a.peer = ? ORDER BY k.id",
-        (peer,),
-    ):
-        handles.setdefault(bytes(element), bytes(handle))
-    return handles
-
-
 def next_alert_id(db: Database) -> int:
     """One past the largest alert id; the caller holds the write lock, so no other writer takes it."""
     return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()[0]) + 1
@@ -164,6 +151,7 @@ def upsert_keys(db: Database, rows: Iterable[KeyUpsert]) -> None:
         "INSERT INTO alert_keys (alert_id, key_type, tier, element, match_handle, first_session,"
         " last_session, first_seen, last_seen, current) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
         " ON CONFLICT(alert_id, element) DO UPDATE SET last_seen = excluded.last_seen,"
+        " match_handle = excluded.match_handle,"
         " last_session = excluded.last_session, current = 1",
         rows,
     )

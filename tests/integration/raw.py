@@ -11,8 +11,9 @@ from pathlib import Path
 
 import grpc
 
+from crypto import BlindingKey
 from crypto.suite import suite_by_name
-from matcher.psi import Mode, Open
+from matcher.psi import PROTOCOL_VERSION, Mode, Open
 from node.net.wire import SessionHeader, encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
@@ -64,11 +65,14 @@ def open_frame(
     *,
     secret: bytes | None = None,
     session_id: bytes | None = None,
+    protocol_version: int = PROTOCOL_VERSION,
 ) -> pb.PsiFrame:
     """An Open frame; its federation proof is made with ``secret`` (default: the test federation's)."""
     session_id = session_id or os.urandom(16)
     proof = suite_by_name(SUITE).federation_proof(secret or federation_secret(), session_id)
-    return encode(Open(SUITE, mode, set_size), SessionHeader(session_id, tuple(key_types), proof))
+    public_key = BlindingKey.generate(os.urandom).public_key()
+    opened = Open(SUITE, mode, set_size, public_key, protocol_version)
+    return encode(opened, SessionHeader(session_id, tuple(key_types), proof))
 
 
 _SECRET: list[bytes] = []

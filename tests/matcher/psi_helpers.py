@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from crypto import DEFAULT_SUITE
-from matcher.psi import Message, Mode, PsiSession, Role
+from matcher.psi import Message, Mode, PsiSession, Result, Role, State
 
 SECRET = b"k" * 32
 POOL = DEFAULT_SUITE.hash_keys(SECRET, [("phone", f"+3162000{i:04d}") for i in range(64)])
@@ -46,8 +46,12 @@ def pair(
     return initiator, responder
 
 
-def pump(initiator: PsiSession, responder: PsiSession) -> list[tuple[str, Message]]:
-    """Run both sides to the end; returns the transcript as (direction, message)."""
+def pump(initiator: PsiSession, responder: PsiSession, release: bool = True) -> list[tuple[str, Message]]:
+    """Run both sides to the end; returns the transcript as (direction, message).
+
+    The responder releases its Result as soon as it decided (a node records first); ``release=False``
+    leaves it withheld.
+    """
     transcript: list[tuple[str, Message]] = []
     queue: deque[tuple[PsiSession, Message]] = deque()
     initiator.start()
@@ -56,6 +60,9 @@ def pump(initiator: PsiSession, responder: PsiSession) -> list[tuple[str, Messag
         target, message = queue.popleft()
         transcript.append(("i->r" if target is responder else "r->i", message))
         target.receive(message)
+        done = target is responder and release and responder.state is State.DONE and not responder.pending_output
+        if done and not any(isinstance(m, Result) for _, m in transcript):
+            responder.release_result()
         other = initiator if target is responder else responder
         queue.extend((other, m) for m in target.outbox())
     return transcript

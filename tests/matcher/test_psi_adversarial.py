@@ -12,6 +12,7 @@ from matcher.psi import (
     LocalProtocolError,
     Mode,
     Open,
+    PeerMisbehaved,
     PolicyRefused,
     PsiSession,
     RemoteProtocolError,
@@ -82,17 +83,17 @@ def test_more_elements_than_announced_are_refused() -> None:
 
 
 def test_more_tags_than_elements_are_refused() -> None:
-    initiator, responder = _opened()
-    initiator.receive(next(m for m in responder.outbox() if isinstance(m, Accept)))
+    # The responder has queued its Accept but sent none of its elements yet: no tag can answer one.
+    _, responder = _opened()
     with pytest.raises(RemoteProtocolError, match="more tags"):
-        initiator.receive(Tags(b"\x01" * initiator.tag_length * 5))
+        responder.receive(Tags(b"\x01" * responder.tag_length * 5))
 
 
 def test_tags_of_the_wrong_width_are_refused() -> None:
-    initiator, responder = _opened()
-    initiator.receive(next(m for m in responder.outbox() if isinstance(m, Accept)))
+    _, responder = _opened()
+    responder.outbox()
     with pytest.raises(RemoteProtocolError, match="whole number of tags"):
-        initiator.receive(Tags(b"\x01" * (initiator.tag_length + 1)))
+        responder.receive(Tags(b"\x01" * (responder.tag_length + 1)))
 
 
 @pytest.mark.parametrize(
@@ -177,26 +178,26 @@ def test_messages_after_completion_are_refused() -> None:
         responder.receive(Tags(b"\x00" * responder.tag_length))
 
 
-def test_reordered_tags_only_corrupt_the_answer_to_us() -> None:
-    """Mutual reveal relies on tag order; a peer that reorders them only corrupts its own answer to us."""
-    initiator, responder = pair(POOL[:4], POOL[2:6], Mode.MUTUAL, chunk_size=10)
+def test_reordered_answers_are_caught_by_the_canaries() -> None:
+    """An initiator that swaps its answers around (here: reverses them) misses the canaries' places."""
+    initiator, responder = pair(POOL[:4], POOL[2:6], Mode.MUTUAL, chunk_size=1000)
     initiator.start()
     for m in initiator.outbox():
         responder.receive(m)
-    out = responder.outbox()
-    accept, elements = out[0], out[1]
+    accept, elements = responder.outbox()
     initiator.receive(accept)
-    for m in initiator.outbox():
-        responder.receive(m)
-    tags = responder.outbox()
-    assert len(tags) == 1 and isinstance(tags[0], Tags)
-    t = initiator.tag_length
-    data = tags[0].data
-    reversed_tags = b"".join(data[i : i + t] for i in range(len(data) - t, -1, -t))
-    initiator.receive(Tags(reversed_tags))
     initiator.receive(elements)
-    assert initiator.result is not None
-    assert initiator.result.matched == frozenset({0, 1})  # positions 2, 3 matched; reversed -> 1, 0
+    sent = initiator.outbox()
+    answers = next(m for m in sent if isinstance(m, Tags))
+    t = initiator.tag_length
+    data = answers.data
+    reversed_tags = b"".join(data[i : i + t] for i in range(len(data) - t, -1, -t))
+    for m in sent:
+        if isinstance(m, Elements):
+            responder.receive(m)
+    with pytest.raises(PeerMisbehaved, match=r"missed .* of our 256 canaries"):
+        responder.receive(Tags(reversed_tags))
+    assert responder.state is State.ERROR and responder.outbox() == []
 
 
 def test_tags_before_our_elements_are_refused() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Tags
+from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Result, Tags
 from node.core.errors import LocalError
 from node.net.wire import SessionHeader, decode, decode_open, encode
 from proto.casebridge.v1 import casebridge_pb2 as pb
@@ -19,7 +19,7 @@ def _over_the_wire(frame: pb.PsiFrame) -> pb.PsiFrame:
 
 @pytest.mark.parametrize("mode", list(Mode))
 def test_open_round_trips_with_its_header(mode: Mode) -> None:
-    message = Open(suite=SUITE, mode=mode, set_size=1234)
+    message = Open(suite=SUITE, mode=mode, set_size=1234, public_key=bytes(range(32)))
     frame = _over_the_wire(encode(message, HEADER))
     assert decode_open(frame) == (message, HEADER)
     assert decode(frame) == message
@@ -33,6 +33,9 @@ def test_open_round_trips_with_its_header(mode: Mode) -> None:
         Elements(data=bytes(range(64))),
         Tags(data=b"\x01" * 24),
         Elements(data=b""),
+        Result(intersection_size=0),
+        Result(intersection_size=3, positions=(0, 255, 2**32 - 1)),
+        Result(intersection_size=7),
     ],
 )
 def test_other_messages_round_trip(message: Message) -> None:
@@ -89,6 +92,21 @@ def _open(**fields: object) -> pb.PsiFrame:
             pb.PsiFrame(accept=pb.Accept(suite=SUITE, mode=pb.MODE_MUTUAL, set_size=2**63, tag_length=8)),
             id="accept with impossible size",
         ),
+        pytest.param(
+            pb.PsiFrame(
+                accept=pb.Accept(suite=SUITE, mode=pb.MODE_MUTUAL, set_size=1, tag_length=8, protocol_version=2**20)
+            ),
+            id="accept with impossible version",
+        ),
+        pytest.param(pb.PsiFrame(result=pb.Result(intersection_size=1, positions=b"\x00" * 5)), id="ragged positions"),
+        pytest.param(
+            pb.PsiFrame(result=pb.Result(intersection_size=2, positions=bytes(3) + b"\x01" + bytes(4))),
+            id="result positions out of order",
+        ),
+        pytest.param(
+            pb.PsiFrame(result=pb.Result(intersection_size=2, positions=bytes(8))), id="result position twice"
+        ),
+        pytest.param(pb.PsiFrame(result=pb.Result(intersection_size=2**63)), id="result with impossible size"),
     ],
 )
 def test_malformed_frames_are_remote_protocol_errors(frame: pb.PsiFrame) -> None:
@@ -98,8 +116,18 @@ def test_malformed_frames_are_remote_protocol_errors(frame: pb.PsiFrame) -> None
 
 def test_a_well_formed_open_decodes() -> None:
     """The malformed cases above differ from this frame in one field each."""
-    opened, header = decode_open(_over_the_wire(_open()))
-    assert (opened.set_size, header.key_types) == (10, ("phone",))
+    opened, header = decode_open(_over_the_wire(_open(protocol_version=2)))
+    assert (opened.set_size, header.key_types, opened.protocol_version) == (10, ("phone",), 2)
+
+
+def test_result_positions_are_four_byte_big_endian_numbers() -> None:
+    frame = encode(Result(intersection_size=2, positions=(1, 258)))
+    assert frame.result.positions == bytes.fromhex("0000000100000102")
+
+
+def test_a_version_one_open_reads_as_version_zero_and_is_left_to_the_session_to_refuse() -> None:
+    opened, _ = decode_open(_over_the_wire(_open()))
+    assert opened.protocol_version == 0
 
 
 def test_a_session_must_start_with_open() -> None:
