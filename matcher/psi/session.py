@@ -193,7 +193,6 @@ class PsiSession:
         self._answers: list[bytes] = []  # responder: the initiator's tags for what we sent
         self._answers_sent = 0  # initiator: tags queued so far
         self._own_cursor = 0
-        self._sending_started = False
         self._result_message: Result | None = None
 
     @property
@@ -277,7 +276,6 @@ class PsiSession:
         return (
             self.role is Role.INITIATOR
             and self.state is State.EXCHANGE
-            and self._sending_started
             and self._own_cursor == len(self._sending)
             and self._peer_received == self._peer_elements
             and self._answers_sent == self._peer_elements
@@ -326,7 +324,6 @@ class PsiSession:
             raise RemoteProtocolError("the peer chose a tag length that does not fit the announced sizes")
         self.tag_length = message.tag_length
         self._sending = self._arrange(list(self._real))
-        self._sending_started = True
         self.state = State.EXCHANGE
         assert self.mode is not None
         return [PeerAnnounced(self.mode, self.peer_size)]
@@ -417,7 +414,6 @@ class PsiSession:
             canaries.append(element)
             self._canary_tags.append(tags_of(scalar.blind([self._peer_key]), self.tag_length)[0])
         self._sending = self._arrange(self._real + canaries)
-        self._sending_started = True
 
     def _arrange(self, items: list[bytes]) -> list[bytes]:
         """The order we send ``items`` in: fresh and uniformly random each session."""
