@@ -7,6 +7,7 @@ which this module hands a link to the peer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -125,7 +126,13 @@ def connector(home: NodeHome, peer: Peer, on_frame: OnFrame | None = None) -> Co
                         on_frame(frame.ByteSize())
                     yield frame
 
-            yield _GrpcLink(pb_grpc.ExchangeStub(channel).Match(requests()), outgoing, on_frame)
+            try:
+                yield _GrpcLink(pb_grpc.ExchangeStub(channel).Match(requests()), outgoing, on_frame)
+            finally:
+                # A call that ended while we still had frames to send leaves gRPC's request reader waiting on
+                # the queue: the end marker lets it finish now rather than at collection, after the loop.
+                with contextlib.suppress(asyncio.QueueFull):
+                    outgoing.put_nowait(None)
 
     return connect
 

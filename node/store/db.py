@@ -15,6 +15,7 @@ wherever SQLite reports it: opening, beginning, inside or committing a transacti
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,9 @@ from node.store.migrations import migrate
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "LOCK_WAIT_VARIABLE",
     "is_unavailable",
+    "lock_wait_ms",
     "open_database",
     "reading",
     "store_unavailable",
@@ -37,6 +40,19 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_MS = 10_000
+# How long a write waits for another process's write lock; operators on slow disks may raise it.
+LOCK_WAIT_VARIABLE = "CASEBRIDGE_LOCK_WAIT_MS"
+_MAX_LOCK_WAIT_MS = 600_000
+
+
+def lock_wait_ms() -> int:
+    """The configured lock wait: ``CASEBRIDGE_LOCK_WAIT_MS`` if set, else :data:`BUSY_TIMEOUT_MS`."""
+    text = os.environ.get(LOCK_WAIT_VARIABLE, "").strip()
+    if not text:
+        return BUSY_TIMEOUT_MS
+    if not text.isdigit() or not 0 <= int(text) <= _MAX_LOCK_WAIT_MS:
+        raise LocalError(f"{LOCK_WAIT_VARIABLE} must be a whole number of milliseconds from 0 to {_MAX_LOCK_WAIT_MS}")
+    return int(text)
 
 
 def store_unavailable(path: Path | str, error: sqlite3.OperationalError) -> StoreUnavailable | None:
@@ -78,12 +94,14 @@ def _file_of(db: Database) -> str:
     return "the node database"
 
 
-def open_database(home: NodeHome | Path, *, create: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
+def open_database(home: NodeHome | Path, *, create: bool = True, busy_timeout_ms: int | None = None) -> Database:
     """The node database, migrated to the current schema.
 
     ``home`` is a :class:`NodeHome` or a path straight to a database file (tests, tools).
-    ``busy_timeout_ms`` is how long a write waits for another process's write lock before giving up.
+    ``busy_timeout_ms`` is how long a write waits for another process's write lock before giving up
+    (default: :func:`lock_wait_ms`).
     """
+    wait = lock_wait_ms() if busy_timeout_ms is None else busy_timeout_ms
     path = home.database if isinstance(home, NodeHome) else home
     if not path.parent.is_dir():
         raise LocalError(
@@ -96,7 +114,7 @@ def open_database(home: NodeHome | Path, *, create: bool = True, busy_timeout_ms
     except Exception as exc:  # sqlite3 errors carry paths at most, never row data
         raise _open_failed(path, exc) from None
     try:
-        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db.execute(f"PRAGMA busy_timeout = {int(wait)}")
         db.enable_wal()
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")

@@ -12,9 +12,14 @@ import grpc
 import pytest
 
 from matcher.psi import PsiSession, Role
+from node.config.settings import Address
+from node.core.home import NodeHome
 from node.matching import runner
+from node.net.server import RunningServer, create_server
+from node.net.tls import ConfigWatch
 from tests.integration.conftest import Federation
 from tests.integration.raw import credentials, open_channel, open_frame, raw_match
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -23,13 +28,15 @@ INITIATOR, RESPONDER = "NL-NP", "DE-BKA"
 
 def _cheating(role: Role, **changes: Any) -> type[PsiSession]:
     """The real session, with ``changes`` applied only on the cheating side (both nodes share a process)."""
+    return _sides({role: changes})
 
+
+def _sides(changes_by_role: dict[Role, dict[str, Any]]) -> type[PsiSession]:
     class Cheating(PsiSession):
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            if self.role is role:
-                for name, change in changes.items():
-                    setattr(self, name, change(self))
+            for name, change in changes_by_role.get(self.role, {}).items():
+                setattr(self, name, change(self))
 
     return Cheating
 
@@ -52,6 +59,28 @@ def _withholding(session: PsiSession) -> Any:
         return None  # records, learns, and never sends the initiator its Result
 
     return release
+
+
+class _WalksAway(Exception):
+    """The cheating initiator drops the call (the node cancels its stream on any failure)."""
+
+
+def _walking_away(session: PsiSession) -> Any:
+    def leave(tags: list[bytes]) -> None:
+        raise _WalksAway("holds the responder's blinded elements and leaves without answering")
+
+    return leave
+
+
+def _answering_all_but_the_last(session: PsiSession) -> Any:
+    queue = session._queue_answers
+
+    def hold_back(tags: list[bytes]) -> None:
+        # The stream stays open; the final answer never comes.
+        last = session._answers_sent + len(tags) == session._peer_elements
+        queue(tags[:-1] if last else tags)
+
+    return hold_back
 
 
 def _events(fed: Federation, code: str, event: str) -> list[dict[str, Any]]:
@@ -86,6 +115,76 @@ def test_a_responder_withholding_the_result_is_recorded_as_misbehaved(
     misbehaved = _events(federation, INITIATOR, "session.misbehaved")
     assert len(misbehaved) == 1 and "withheld the result" in misbehaved[0]["reason"]
     assert federation.alerts(INITIATOR) == []
+
+
+def test_an_initiator_cancelling_after_our_elements_learns_nothing(
+    federation: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "PsiSession", _cheating(Role.INITIATOR, _queue_answers=_walking_away))
+    outcome = federation.match(INITIATOR, RESPONDER)
+    assert outcome.status == "failed", outcome
+    ended = wait_until(lambda: _events(federation, RESPONDER, "session.failed"), 30, "the responder to record it")
+    assert ended[-1]["status"] == "CANCELLED" and "cancelled" in ended[-1]["reason"]
+    # The cheater holds only blinded elements, never a Result: no hit on either side, nothing withheld
+    # from us (we had learned nothing either), and the session still cost it its floor charge.
+    assert federation.alerts(INITIATOR) == [] and federation.alerts(RESPONDER) == []
+    assert _events(federation, RESPONDER, "session.misbehaved") == []
+
+
+def test_an_initiator_that_never_sends_its_last_answer_is_cut_and_learns_nothing(
+    idle_federation: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fed = idle_federation
+    fed.serve_in_process(INITIATOR)
+
+    async def start() -> RunningServer:
+        # A short idle timeout so the stall is cut within the test; the deadline test covers the long path.
+        return await create_server(ConfigWatch(NodeHome(fed.home(RESPONDER))), Address("127.0.0.1", 0),
+                                   idle_timeout=3.0)  # fmt: skip
+
+    server = fed.loop.run(start())
+    fed.servers[RESPONDER], fed.ports[RESPONDER] = server, server.port
+    fed.publish_addresses()
+    monkeypatch.setattr(runner, "PsiSession", _cheating(Role.INITIATOR, _queue_answers=_answering_all_but_the_last))
+    outcome = fed.match(INITIATOR, RESPONDER)
+    assert outcome.status == "failed" and "DEADLINE_EXCEEDED" in (outcome.error or ""), outcome.error
+    ended = _events(fed, RESPONDER, "session.failed")
+    assert ended[-1]["status"] == "DEADLINE_EXCEEDED"
+    assert fed.alerts(INITIATOR) == [] and fed.alerts(RESPONDER) == []
+
+
+def test_garbling_exactly_the_matched_answers_gains_the_initiator_nothing(
+    federation: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack commit-then-reveal exists to stop: the side answering second garbles exactly the answers
+    that would match. In version 2 the initiator never sees a doubly blinded value of its own elements,
+    so it cannot know which answers match; this cheater is handed that knowledge by an oracle (the
+    responder's session in the same process) and still learns nothing: its Result is empty."""
+    sessions: list[PsiSession] = []
+
+    def record(session: PsiSession) -> Any:
+        sessions.append(session)
+        return session.receive
+
+    def targeting(session: PsiSession) -> Any:
+        queue = session._queue_answers
+
+        def garble_matches(tags: list[bytes]) -> None:
+            responder = next(s for s in sessions if s.role is Role.RESPONDER)
+            first = session._answers_sent
+            hits = {i for i, e in enumerate(responder._sending) if e in session._positions}
+            queue([bytes(len(t)) if first + i in hits else t for i, t in enumerate(tags)])
+
+        return garble_matches
+
+    honest = federation.match(INITIATOR, RESPONDER)
+    assert honest.status == "completed" and honest.intersection > 0
+    cheating = _sides({Role.INITIATOR: {"_queue_answers": targeting}, Role.RESPONDER: {"receive": record}})
+    monkeypatch.setattr(runner, "PsiSession", cheating)
+    outcome = federation.match(INITIATOR, RESPONDER)
+    assert outcome.status == "completed" and outcome.intersection == 0, outcome
+    completed = _events(federation, RESPONDER, "session.completed")
+    assert completed[-1]["intersection"] == 0
 
 
 def test_an_honest_pair_agrees_on_the_result_and_the_handles(federation: Federation) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 import pytest
 
+from node.store.db import LOCK_WAIT_VARIABLE
 from proto.casebridge.v1 import casebridge_pb2 as pb
 from proto.casebridge.v1 import casebridge_pb2_grpc as pb_grpc
 from tests.integration.conftest import Federation, cli
@@ -91,8 +92,9 @@ def test_an_invalid_config_while_serving(federation: Federation, caplog: pytest.
     assert "node.config-repaired" in [e for e, _ in _audit(fed)]
 
 
-def test_a_locked_database_is_unavailable(federation: Federation) -> None:
+def test_a_locked_database_is_unavailable(federation: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
     fed = federation
+    monkeypatch.setenv(LOCK_WAIT_VARIABLE, "1000")  # the node waits this long for the lock, then gives up
     holder = sqlite3.connect(fed.home(RESPONDER) / "casebridge.db", isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
@@ -174,8 +176,11 @@ def test_an_unexpected_fault_reads_generic(federation: Federation) -> None:
     assert rows[0][1] == "failed" and "internal error" in (rows[0][2] or "")
 
 
-def test_match_on_a_locked_database_is_one_line_and_calls_no_peer(federation: Federation) -> None:
+def test_match_on_a_locked_database_is_one_line_and_calls_no_peer(
+    federation: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fed = federation
+    monkeypatch.setenv(LOCK_WAIT_VARIABLE, "1000")
     path = fed.home(CALLER) / "casebridge.db"
     holder = sqlite3.connect(path, isolation_level=None)
     try:

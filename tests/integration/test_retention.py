@@ -24,6 +24,7 @@ from node.net.tls import ConfigWatch
 from node.ops import Operations
 from node.ops.periodic import Periodic
 from node.ops.serving import purge_once
+from node.store.db import LOCK_WAIT_VARIABLE
 from tests.integration.conftest import AGENCIES, Federation
 from tests.integration.disclosure_helpers import alert_id, incoming, outgoing, query, request_args
 from tests.waiting import async_wait_until
@@ -173,9 +174,10 @@ def test_purge_removes_only_what_is_past_retention(federation: Federation, tmp_p
 
 @pytest.mark.asyncio
 async def test_a_failed_retention_run_is_audited_and_the_next_run_still_happens(
-    idle_federation: Federation, caplog: pytest.LogCaptureFixture
+    idle_federation: Federation, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The serving node's daily purge, on a database another process holds locked (a real SQLite fault)."""
+    monkeypatch.setenv(LOCK_WAIT_VARIABLE, "1000")  # each run waits this long for the lock, then fails
     home = NodeHome(idle_federation.home(NL))
     ops = Operations(home, "test")
     job = Periodic(ops, "retention", functools.partial(purge_once, ops, ConfigWatch(home)), interval=0.01)

@@ -20,9 +20,10 @@ import pytest
 from sqlite_utils import Database
 
 from node.cases.synthetic import synthetic_cases, write_jsonl
-from node.core.errors import StoreUnavailable
+from node.core.errors import LocalError, StoreUnavailable
 from node.core.home import NodeHome
 from node.store import open_database, transaction
+from node.store.db import BUSY_TIMEOUT_MS, LOCK_WAIT_VARIABLE, lock_wait_ms
 
 SHORT_MS = 50
 
@@ -124,13 +125,14 @@ def test_other_sqlite_errors_are_not_hidden(home: Path) -> None:
 
 def _cli_locked(home: Path, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     with _write_lock(path):
-        # The CLI waits its full busy timeout for the lock, then gives up.
+        # The CLI waits its whole lock wait (shortened here through the operator's variable), then gives up.
         return subprocess.run(
             [sys.executable, "-m", "node.cli", "--home", str(home), *args],
             capture_output=True,
             text=True,
             check=False,
             timeout=120,
+            env={**os.environ, LOCK_WAIT_VARIABLE: "1000"},
         )
 
 
@@ -152,3 +154,20 @@ def test_cases_import_with_the_database_locked_prints_one_line_and_exits_1(home:
 def test_alerts_confirm_with_the_database_locked_prints_one_line_and_exits_1(home: Path) -> None:
     path = _database(home)
     _one_line_locked(_cli_locked(home, path, "alerts", "confirm", "1"), path)
+
+
+def test_the_lock_wait_is_the_operators_variable_and_a_bad_value_is_named(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(LOCK_WAIT_VARIABLE, raising=False)
+    assert lock_wait_ms() == BUSY_TIMEOUT_MS
+    monkeypatch.setenv(LOCK_WAIT_VARIABLE, "250")
+    db = open_database(_database(home))
+    try:
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 250
+    finally:
+        db.close()
+    for bad in ("soon", "-5", "900000"):
+        monkeypatch.setenv(LOCK_WAIT_VARIABLE, bad)
+        with pytest.raises(LocalError, match=f"^{LOCK_WAIT_VARIABLE} must be a whole number of milliseconds"):
+            open_database(_database(home))

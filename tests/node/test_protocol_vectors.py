@@ -1,0 +1,147 @@
+"""The test vectors printed in docs/protocol.md, recomputed line by line.
+
+A partner implements from that page; a vector that drifted from the code would send it down a wrong path
+that silently matches nothing. Each value is recomputed here, the byte layouts independently of the
+implementation's helpers where that is cheap (HMAC inputs built from the documented layout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from pathlib import Path
+
+import pytest
+
+from crypto import DEFAULT_SUITE, BlindingKey, pair_handle, tag_length_for, tags_of
+from matcher.identifiers import Identifier, normalize_identifier
+from matcher.psi import CANARIES, Accept, Mode, Open, Result
+from node.net import wire
+from proto.casebridge.v1 import casebridge_pb2 as pb
+
+PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+
+
+def _lp(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def _vector_groups() -> list[dict[str, str]]:
+    text = PROTOCOL.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```vectors\n(.*?)^```", text, flags=re.S | re.M)
+    assert len(blocks) == 1, "docs/protocol.md holds one vectors block"
+    groups: list[dict[str, str]] = [{}]
+    for number, line in enumerate(blocks[0].splitlines(), 1):
+        if not line.strip():
+            groups.append({})
+            continue
+        name, sep, value = line.rpartition("=")  # names may hold "=", values never do
+        assert sep, f"vectors line {number} has no '='"
+        assert name.strip() not in groups[-1], f"vectors line {number} repeats {name.strip()!r}"
+        groups[-1][name.strip()] = value.strip()
+    return [g for g in groups if g]
+
+
+GROUPS = _vector_groups()
+COMMON = GROUPS[0]
+KEYS = [g for g in GROUPS if "canonical value" in g]
+CANARY = next(g for g in GROUPS if "canary r·G" in g)
+FRAMES = next(g for g in GROUPS if "Open frame" in g)
+SECRET = bytes.fromhex(COMMON["federation secret"])
+A = BlindingKey(bytes.fromhex(COMMON["initiator scalar a"]))
+B = BlindingKey(bytes.fromhex(COMMON["responder scalar b"]))
+TAG_LENGTH = tag_length_for(100_000, 100_000 + CANARIES)
+
+
+def test_the_block_covers_what_a_partner_needs() -> None:
+    assert len(KEYS) >= 2
+    for group in KEYS:
+        assert set(group) >= {"key type", "canonical value", "keyed-hash input", "keyed hash", "element H",
+                              "a·H", "b·H", "a·b·H", "tag length", "tag", "handle NL-BE"}  # fmt: skip
+
+
+def test_suite_dst_and_public_keys() -> None:
+    assert COMMON["suite"] == DEFAULT_SUITE.name
+    assert COMMON["dst"].encode() == DEFAULT_SUITE.dst
+    assert bytes.fromhex(COMMON["A = a·G"]) == A.public_key()
+    assert bytes.fromhex(COMMON["B = b·G"]) == B.public_key()
+
+
+@pytest.mark.parametrize("group", KEYS, ids=[g["key type"] for g in KEYS])
+def test_identifier_to_handle(group: dict[str, str]) -> None:
+    identifier = Identifier(group["identifier type"], group["identifier as recorded"], region=group.get("region"))
+    key = normalize_identifier(identifier).keys[0]
+    assert (key.key_type, key.value) == (group["key type"], group["canonical value"])
+
+    layout = _lp(DEFAULT_SUITE.name.encode()) + _lp(key.key_type.encode()) + _lp(key.value.encode())
+    assert bytes.fromhex(group["keyed-hash input"]) == layout
+    keyed = hmac.digest(SECRET, layout, "sha512")
+    assert bytes.fromhex(group["keyed hash"]) == keyed == DEFAULT_SUITE.keyed_hash(SECRET, key.key_type, key.value)
+
+    element = DEFAULT_SUITE.hash_keys(SECRET, [(key.key_type, key.value)])[0]
+    assert bytes.fromhex(group["element H"]) == element
+
+    a_h, b_h = A.blind([element])[0], B.blind([element])[0]
+    assert bytes.fromhex(group["a·H"]) == a_h
+    assert bytes.fromhex(group["b·H"]) == b_h
+    both = bytes.fromhex(group["a·b·H"])
+    assert both == A.blind([b_h])[0] == B.blind([a_h])[0]
+
+    assert int(group["tag length"]) == TAG_LENGTH
+    tag = hashlib.blake2b(both, digest_size=TAG_LENGTH, person=b"cb-psi-tag-v1").digest()
+    assert bytes.fromhex(group["tag"]) == tag == tags_of([both], TAG_LENGTH)[0]
+
+    handle = hmac.digest(element, _lp(b"casebridge-handle-v2") + _lp(b"BE") + _lp(b"NL"), "sha256")[:16]
+    assert bytes.fromhex(group["handle NL-BE"]) == handle == pair_handle(element, "NL", "BE")
+    assert pair_handle(element, "BE", "NL") == handle
+
+
+def test_canary_and_its_honest_answer() -> None:
+    r = BlindingKey(bytes.fromhex(CANARY["canary scalar r"]))
+    canary = bytes.fromhex(CANARY["canary r·G"])
+    assert canary == r.public_key()
+    answer = bytes.fromhex(CANARY["honest answer a·r·G"])
+    assert answer == A.blind([canary])[0] == r.blind([A.public_key()])[0]
+    assert bytes.fromhex(CANARY["canary tag"]) == tags_of([answer], TAG_LENGTH)[0]
+
+
+def test_federation_proof() -> None:
+    session_id = bytes.fromhex(FRAMES["session id"])
+    layout = _lp(b"casebridge-federation-proof") + _lp(DEFAULT_SUITE.name.encode()) + _lp(session_id)
+    assert bytes.fromhex(FRAMES["federation proof input"]) == layout
+    proof = hmac.digest(SECRET, layout, "sha256")
+    assert bytes.fromhex(FRAMES["federation proof"]) == proof == DEFAULT_SUITE.federation_proof(SECRET, session_id)
+
+
+def test_frames() -> None:
+    session_id = bytes.fromhex(FRAMES["session id"])
+    proof = bytes.fromhex(FRAMES["federation proof"])
+    opened = Open(DEFAULT_SUITE.name, Mode.MUTUAL, 100_000, A.public_key())
+    header = wire.SessionHeader(session_id, ("phone", "iban"), proof)
+    frame = bytes.fromhex(FRAMES["Open frame"])
+    assert wire.encode(opened, header).SerializeToString() == frame
+    assert wire.decode_open(wire.parse_frame(frame)) == (opened, header)
+    parsed = pb.PsiFrame.FromString(frame).open
+    assert (parsed.protocol_version, parsed.mode, parsed.set_size) == (2, pb.MODE_MUTUAL, 100_000)
+
+    accepted = Accept(DEFAULT_SUITE.name, Mode.MUTUAL, 100_000, TAG_LENGTH)
+    frame = bytes.fromhex(FRAMES["Accept frame"])
+    assert wire.encode(accepted).SerializeToString() == frame
+    assert wire.decode(wire.parse_frame(frame)) == accepted
+
+    result = Result(3, (0, 5, 70_000))
+    frame = bytes.fromhex(FRAMES["Result frame"])
+    assert wire.encode(result).SerializeToString() == frame
+    assert wire.decode(wire.parse_frame(frame)) == result
+    assert pb.PsiFrame.FromString(frame).result.positions == b"".join(p.to_bytes(4, "big") for p in (0, 5, 70_000))
+
+
+def test_tag_lengths_in_the_text() -> None:
+    text = PROTOCOL.read_text(encoding="utf-8")
+    line = re.search(r"Tag lengths for announced sizes \(\|X\|, \|Y\|\):(.*?)\n\n", text, flags=re.S)
+    assert line is not None
+    pairs = re.findall(r"\(([\d,]+), ([\d,]+)\) → (\d+)", line.group(1))
+    assert len(pairs) >= 4
+    for x, y, t in pairs:
+        assert tag_length_for(int(x.replace(",", "")), int(y.replace(",", "")) + CANARIES) == int(t)
