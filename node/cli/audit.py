@@ -43,16 +43,18 @@ def audit_verify(obj: CliContext) -> None:
 
 @audit.command("list")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the newest N entries.")
+@click.option("--event", default=None, help="Only entries of this event, e.g. session.misbehaved.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_obj
-def audit_list(obj: CliContext, limit: int | None, as_json: bool) -> None:
+def audit_list(obj: CliContext, limit: int | None, event: str | None, as_json: bool) -> None:
     """List audit entries, oldest first.
 
     \b
     Example:
       casebridge audit list --limit 20
+      casebridge audit list --event session.misbehaved
     """
-    entries = ops_audit.list_entries(obj.ops(), limit)
+    entries = ops_audit.list_entries(obj.ops(), limit, event)
     if as_json:
         emit_json([e.as_json() for e in entries])
         return

@@ -35,7 +35,8 @@ def health(obj: CliContext, address: str | None, wait: float, service: str, as_j
 
     Uses this home's own key and certificate over mutual TLS, so it runs on the node's host with
     read access to the home (the service user, or root). Prints SERVING, NOT_SERVING (for example while
-    shutting down) or UNREACHABLE with the reason.
+    shutting down) or UNREACHABLE with the reason, and a warning naming each peer whose sessions ended as
+    peer-misbehaved in the last 24 hours.
 
     \b
     Example:
@@ -47,6 +48,9 @@ def health(obj: CliContext, address: str | None, wait: float, service: str, as_j
         emit_json(report.as_json())
     else:
         click.echo(report.status)
+        warning = report.misbehaviour_warning()
+        if warning is not None:
+            click.echo(f"warning: {warning}", err=True)
     if not report.serving:
         waited = f" after {wait:g} s" if wait else ""
         hint = ""

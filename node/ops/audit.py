@@ -30,6 +30,6 @@ def verify(ops: Operations) -> Verification:
     return Verification(int(count), tuple(problems))
 
 
-def list_entries(ops: Operations, limit: int | None = None) -> list[AuditEntry]:
+def list_entries(ops: Operations, limit: int | None = None, event: str | None = None) -> list[AuditEntry]:
     with reading(ops.home) as db:
-        return audit_log.entries(db, limit=limit)
+        return audit_log.entries(db, limit=limit, event=event)

@@ -20,11 +20,15 @@ from node.config.settings import Address, ConfigError, load_config, parse_addres
 from node.core.errors import LocalError
 from node.core.home import NodeHome
 from node.ops.context import Operations
+from node.store import audit as audit_log
+from node.store import reading
 
 __all__ = ["HealthReport", "Probe", "probe"]
 
 _ATTEMPT_TIMEOUT_S = 3.0
 _RETRY_PAUSE_S = 0.5
+# Sessions a peer ended as peer-misbehaved within this window are reported with every health answer.
+MISBEHAVIOUR_WINDOW_S = 24 * 3600
 _WILDCARD_TO_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104  (compared, not bound)
 
 
@@ -112,12 +116,24 @@ class HealthReport:
     status: str
     detail: str
     attempts: int
+    misbehaved: dict[str, int]  # peer -> sessions ended as peer-misbehaved in the last 24 hours
 
     @property
     def serving(self) -> bool:
         return self.status == "SERVING"
 
-    def as_json(self) -> dict[str, str | int]:
+    def misbehaviour_warning(self) -> str | None:
+        """One line for operators when a peer was caught misbehaving lately, else None."""
+        if not self.misbehaved:
+            return None
+        total = sum(self.misbehaved.values())
+        peers = ", ".join(f"{peer} {n}" for peer, n in self.misbehaved.items())
+        return (
+            f"{total} session(s) in the last 24 hours ended as peer-misbehaved ({peers}); "
+            "see 'casebridge audit list --event session.misbehaved'"
+        )
+
+    def as_json(self) -> dict[str, object]:
         return {
             "agency": self.agency,
             "address": self.address,
@@ -125,7 +141,17 @@ class HealthReport:
             "status": self.status,
             "detail": self.detail,
             "attempts": self.attempts,
+            "misbehaved_24h": dict(self.misbehaved),
         }
+
+
+def _recent_misbehaviour(ops: Operations) -> dict[str, int]:
+    """Per peer, the sessions this node recorded as peer-misbehaved in the last 24 hours."""
+    if not ops.home.database.exists():
+        return {}
+    with reading(ops.home, create=False) as db:
+        since = ops.clock.ago_iso(MISBEHAVIOUR_WINDOW_S)
+        return audit_log.events_since_by_peer(db, "session.misbehaved", since)
 
 
 def _own_certificate(home: NodeHome) -> x509.Certificate:
@@ -155,4 +181,4 @@ def probe(ops: Operations, address: str | None = None, wait: float = 0.0, servic
         if answer.status == "SERVING" or ops.clock.monotonic() + _RETRY_PAUSE_S > deadline:
             break
         time.sleep(_RETRY_PAUSE_S)
-    return HealthReport(agency, target, service, answer.status, answer.detail, attempts)
+    return HealthReport(agency, target, service, answer.status, answer.detail, attempts, _recent_misbehaviour(ops))

@@ -96,13 +96,22 @@ def append(
     return AuditEntry(seq, at, event, peer, subject, detail, prev_hash, digest)
 
 
-def entries(db: Database, *, limit: int | None = None) -> list[AuditEntry]:
-    """Entries in order (the newest ``limit`` when given)."""
-    sql = "SELECT seq, at, event, peer, subject, detail, prev_hash, hash FROM audit ORDER BY seq"
-    rows = db.conn.execute(sql).fetchall()
+def entries(db: Database, *, limit: int | None = None, event: str | None = None) -> list[AuditEntry]:
+    """Entries in order (the newest ``limit`` when given; only ``event`` entries when given)."""
+    sql = "SELECT seq, at, event, peer, subject, detail, prev_hash, hash FROM audit"
+    params: tuple[str, ...] = ()
+    if event is not None:
+        sql, params = sql + " WHERE event = ?", (event,)
+    rows = db.conn.execute(sql + " ORDER BY seq", params).fetchall()
     if limit is not None:
         rows = rows[-limit:] if limit > 0 else []
     return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+
+
+def events_since_by_peer(db: Database, event: str, since: str) -> dict[str, int]:
+    """How many ``event`` entries each peer has at or after ``since`` (an ISO timestamp)."""
+    sql = "SELECT peer, COUNT(*) FROM audit WHERE event = ? AND at >= ? GROUP BY peer ORDER BY peer"
+    return {str(peer or ""): int(n) for peer, n in db.conn.execute(sql, (event, since))}
 
 
 def count(db: Database) -> int:

@@ -105,6 +105,11 @@ def _start(home: Path, args: Sequence[str]) -> subprocess.Popen[str]:
     )
 
 
+def spawn_cli(home: Path, *args: str) -> subprocess.Popen[str]:
+    """``casebridge --home HOME ARGS`` started in a child process and left running (for tests that kill it)."""
+    return _start(home, args)
+
+
 def cli(home: Path, *args: str, check: bool = True) -> CliResult:
     """Run one ``casebridge --home HOME ARGS`` in a child process, as an operator would."""
     return _finish(args, _start(home, args), check)

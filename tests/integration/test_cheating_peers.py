@@ -104,6 +104,15 @@ def test_an_initiator_garbling_answers_is_caught_and_learns_nothing(
     assert misbehaved[0]["reason"].startswith("peer-misbehaved: its answers missed")
     # No Result left the responder: the cheater has no alert, and neither side recorded a hit.
     assert federation.alerts(INITIATOR) == [] and federation.alerts(RESPONDER) == []
+    # Operators see it: the node's health answer names the peer and the count, and the audit list finds it.
+    address = f"127.0.0.1:{federation.ports[RESPONDER]}"
+    health = federation.cli(RESPONDER, "health", "--address", address, "--json").json()
+    assert health["status"] == "SERVING" and health["misbehaved_24h"] == {INITIATOR: 1}
+    text = federation.cli(RESPONDER, "health", "--address", address)
+    assert text.stdout.strip() == "SERVING"
+    assert f"1 session(s) in the last 24 hours ended as peer-misbehaved ({INITIATOR} 1)" in text.stderr
+    listed = federation.cli(RESPONDER, "audit", "list", "--event", "session.misbehaved", "--json").json()
+    assert [e["event"] for e in listed] == ["session.misbehaved"]
 
 
 def test_a_responder_withholding_the_result_is_recorded_as_misbehaved(
