@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from matcher.psi import Role
-from node.matching import steps
+from node.matching import outcome, steps
 from tests.integration.conftest import Federation, spawn_cli
 from tests.integration.disclosure_helpers import DE, NL, alert_id, outgoing, query, request_args
 from tests.waiting import wait_until
@@ -57,7 +57,7 @@ def test_a_side_killed_before_it_records_agrees_on_handles_after_the_next_round(
     and before the initiator received its Result, so the two histories differ: the responder has alerts from
     the first round, the initiator only from the second. The handles still agree and a request goes through."""
     recorded, resume = threading.Event(), threading.Event()
-    original = steps.record_completed
+    original = outcome.record_completed
 
     def record_then_hold(home: Any, facts: Any, *args: Any) -> Any:
         summary = original(home, facts, *args)
