@@ -4,6 +4,7 @@ and the cheater learns nothing it would not have learned had it been honest."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
+from crypto import BlindingKey
 from matcher.psi import PsiSession, Role
 from node.config.settings import Address
 from node.core.home import NodeHome
@@ -92,11 +94,38 @@ def honest_counts(federation: Federation) -> Iterator[tuple[int, int]]:
     yield len(federation.alerts(INITIATOR)), len(federation.alerts(RESPONDER))
 
 
-@pytest.mark.parametrize("fraction", [1.0, 0.05], ids=["all-answers", "5-percent"])
+def _swapping(session: PsiSession) -> Any:
+    queue = session._queue_answers
+
+    def swapped(tags: list[bytes]) -> None:
+        queue(tags[1::2] + tags[0::2])  # every answer, each at another element's place
+
+    return swapped
+
+
+def _another_scalar(session: PsiSession) -> Any:
+    start = session.start
+
+    def start_then_switch() -> None:
+        start()  # the Open commits to A = a.G ...
+        session._key = BlindingKey.generate(os.urandom)  # ... and every element and answer uses another scalar
+
+    return start_then_switch
+
+
+DEVIATIONS = {
+    "all-answers-garbled": {"_queue_answers": _garbling(1.0)},
+    "5-percent-garbled": {"_queue_answers": _garbling(0.05)},
+    "answers-swapped": {"_queue_answers": _swapping},
+    "another-scalar": {"start": _another_scalar},
+}
+
+
+@pytest.mark.parametrize("deviation", list(DEVIATIONS))
 def test_an_initiator_garbling_answers_is_caught_and_learns_nothing(
-    federation: Federation, monkeypatch: pytest.MonkeyPatch, fraction: float
+    federation: Federation, monkeypatch: pytest.MonkeyPatch, deviation: str
 ) -> None:
-    monkeypatch.setattr(runner, "PsiSession", _cheating(Role.INITIATOR, _queue_answers=_garbling(fraction)))
+    monkeypatch.setattr(runner, "PsiSession", _sides({Role.INITIATOR: DEVIATIONS[deviation]}))
     outcome = federation.match(INITIATOR, RESPONDER)
     assert outcome.status == "failed" and "ABORTED" in (outcome.error or ""), outcome.error
     misbehaved = _events(federation, RESPONDER, "session.misbehaved")
