@@ -69,10 +69,11 @@ def test_other_hosts_are_carried_as_given() -> None:
     assert "localhost" in loopback_names("0.0.0.0")  # noqa: S104  (a name, not a bind)
 
 
-def test_agency_falls_back_to_the_common_name() -> None:
+def _bare_certificate(common_name: str, uris: list[str] | None = None) -> x509.Certificate:
+    """A self-signed certificate made by hand, with the agency URIs given (none: no SAN at all)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DE-BKA")])
-    cert = (
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -80,9 +81,23 @@ def test_agency_falls_back_to_the_common_name() -> None:
         .serial_number(1)
         .not_valid_before(NOW)
         .not_valid_after(NOW + timedelta(days=1))
-        .sign(key, hashes.SHA256())
     )
-    assert agency_of(cert) == "DE-BKA"
+    if uris is not None:
+        san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri) for uri in uris])
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+def test_agency_falls_back_to_the_common_name() -> None:
+    assert agency_of(_bare_certificate("DE-BKA")) == "DE-BKA"
+
+
+@pytest.mark.parametrize(
+    "uris", [["urn:casebridge:agency:DE-BKA", "urn:casebridge:agency:NL-NP"], ["urn:casebridge:agency:de-bka"]]
+)
+def test_two_agencies_or_a_malformed_code_in_a_certificate_are_refused(uris: list[str]) -> None:
+    with pytest.raises(CryptoUsageError):
+        agency_of(_bare_certificate("DE-BKA", uris))
 
 
 def test_fingerprint_is_stable_and_comparable_in_both_forms() -> None:
