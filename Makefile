@@ -38,8 +38,9 @@ proto: $(STAMP_DEV)
 proto-check: $(STAMP_DEV)
 	$(BIN)/python proto/tools/protogen.py --check
 
+# One worker per core, whole test files per worker (a file's fixtures and caches stay on one worker).
 pytest: $(STAMP_DEV)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 test: lint types contracts proto-check pytest
 
