@@ -58,7 +58,7 @@ def test_the_block_covers_what_a_partner_needs() -> None:
     assert len(KEYS) >= 2
     for group in KEYS:
         assert set(group) >= {"key type", "canonical value", "keyed-hash input", "keyed hash", "element H",
-                              "a·H", "b·H", "a·b·H", "tag length", "tag", "handle NL-BE"}  # fmt: skip
+                              "a·H", "b·H", "a·b·H", "tag length", "tag", "handle DE-BKA / NL-NP"}  # fmt: skip
 
 
 def test_suite_dst_and_public_keys() -> None:
@@ -92,9 +92,9 @@ def test_identifier_to_handle(group: dict[str, str]) -> None:
     tag = hashlib.blake2b(both, digest_size=TAG_LENGTH, person=b"cb-psi-tag-v1").digest()
     assert bytes.fromhex(group["tag"]) == tag == tags_of([both], TAG_LENGTH)[0]
 
-    handle = hmac.digest(element, _lp(b"casebridge-handle-v2") + _lp(b"BE") + _lp(b"NL"), "sha256")[:16]
-    assert bytes.fromhex(group["handle NL-BE"]) == handle == pair_handle(element, "NL", "BE")
-    assert pair_handle(element, "BE", "NL") == handle
+    handle = hmac.digest(element, _lp(b"casebridge-handle-v2") + _lp(b"DE-BKA") + _lp(b"NL-NP"), "sha256")[:16]
+    assert bytes.fromhex(group["handle DE-BKA / NL-NP"]) == handle == pair_handle(element, "NL-NP", "DE-BKA")
+    assert pair_handle(element, "DE-BKA", "NL-NP") == handle
 
 
 def test_canary_and_its_honest_answer() -> None:
