@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from crypto._encoding import length_prefixed
 from crypto._field import P
 from crypto.errors import CryptoUsageError, InvalidElement
 
@@ -118,5 +119,4 @@ def pair_handle(element: bytes, agency: str, peer: str) -> bytes:
     if len(element) != 32:
         raise CryptoUsageError("a handle is derived from a 32-byte element")
     low, high = sorted((agency.encode(), peer.encode()))
-    message = b"".join(len(p).to_bytes(4, "big") + p for p in (_HANDLE_LABEL, low, high))
-    return hmac.digest(element, message, "sha256")[:HANDLE_LENGTH]
+    return hmac.digest(element, length_prefixed(_HANDLE_LABEL, low, high), "sha256")[:HANDLE_LENGTH]

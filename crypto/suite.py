@@ -10,16 +10,13 @@ import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from crypto._encoding import length_prefixed
 from crypto.errors import CryptoUsageError
 from crypto.hash_to_group import ELEMENT_LENGTH, encode_to_curve_many
 
 __all__ = ["DEFAULT_SUITE", "SUITES", "Suite", "negotiate", "suite_by_name"]
 
 MIN_SECRET_LENGTH = 32
-
-
-def _length_prefixed(*parts: bytes) -> bytes:
-    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
 
 
 @dataclass(frozen=True)
@@ -49,13 +46,13 @@ class Suite:
             raise CryptoUsageError(f"the federation secret must be at least {MIN_SECRET_LENGTH} bytes")
         # lp(suite) || lp(key type) is the same for every key of a type: built once per type.
         prefixes: dict[str, bytes] = {}
-        suite = _length_prefixed(self.name.encode())
+        suite = length_prefixed(self.name.encode())
         digest = hmac.digest
         out: list[bytes] = []
         for key_type, value in keys:
             prefix = prefixes.get(key_type)
             if prefix is None:
-                prefix = prefixes[key_type] = suite + _length_prefixed(key_type.encode())
+                prefix = prefixes[key_type] = suite + length_prefixed(key_type.encode())
             encoded = value.encode()
             out.append(digest(secret, prefix + len(encoded).to_bytes(4, "big") + encoded, "sha512"))
         return out
@@ -70,7 +67,7 @@ class Suite:
         if len(secret) < MIN_SECRET_LENGTH:
             raise CryptoUsageError(f"the federation secret must be at least {MIN_SECRET_LENGTH} bytes")
         return hmac.digest(
-            secret, _length_prefixed(b"casebridge-federation-proof", self.name.encode(), session_id), "sha256"
+            secret, length_prefixed(b"casebridge-federation-proof", self.name.encode(), session_id), "sha256"
         )
 
     def hash_keys(self, secret: bytes, keys: Iterable[tuple[str, str]]) -> list[bytes]:
