@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint types contracts pytest proto proto-check clean
+# The console's browser tests drive Debian's chromium (pinned; playwright is pinned in pyproject.toml).
+CHROMIUM_VERSION := 150.0.7871.100-1~deb12u1
+CHROMIUM := /usr/lib/chromium/chromium
+
+.PHONY: demo test lint types contracts pytest proto proto-check browser screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +42,25 @@ proto: $(STAMP_DEV)
 proto-check: $(STAMP_DEV)
 	$(BIN)/python proto/tools/protogen.py --check
 
+# Installs the pinned chromium when it is missing (as root: apt-get); otherwise says what to run.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium=$(CHROMIUM_VERSION) \
+	      || { apt-get update -q && apt-get install -y -q chromium=$(CHROMIUM_VERSION); }; \
+	  else \
+	    echo "the console's browser tests need Debian's chromium $(CHROMIUM_VERSION): run 'make browser' as root"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The console screenshots in docs/screenshots, taken by the browser tests.
+screenshots: $(STAMP_DEV) browser
+	CASEBRIDGE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/integration/test_console_browser.py
+
 # One worker per core, whole test files per worker (a file's fixtures and caches stay on one worker).
-pytest: $(STAMP_DEV)
+pytest: $(STAMP_DEV) browser
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 test: lint types contracts proto-check pytest

@@ -20,6 +20,7 @@ from node.cli import normalize as _normalize  # noqa: F401
 from node.cli import peers as _peers  # noqa: F401
 from node.cli import purge as _purge  # noqa: F401
 from node.cli import serve as _serve  # noqa: F401
+from node.cli import users as _users  # noqa: F401
 from node.cli.app import main
 
 __all__ = ["main"]

@@ -9,8 +9,11 @@ import signal
 import click
 
 from node.cli.app import CliContext, main
+from node.config.settings import parse_address
 from node.core.logs import configure_logging
 from node.ops import serving
+from node.ops.serving import Companion
+from node.web import ConsoleServer
 
 __all__ = ["serve"]
 
@@ -39,17 +42,29 @@ async def _until_signalled() -> None:
     show_default=True,
     help="Processes that share each session's blinding; give a dedicated host's core count.",
 )
+@click.option(
+    "--web",
+    default=None,
+    metavar="HOST:PORT",
+    help="Also serve the analyst console here (instead of [web] listen); plain HTTP on loopback only.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (never identifiers).")
 @click.pass_obj
-def serve(obj: CliContext, listen: str | None, grace: float, workers: int, verbose: bool) -> None:
+def serve(obj: CliContext, listen: str | None, grace: float, workers: int, web: str | None, verbose: bool) -> None:
     """Serve the node's exchange over mutual TLS, in the foreground.
 
     Only configured peers presenting their pinned certificate get in; each session obeys the peer's policy.
     SIGTERM or SIGINT stops gracefully. Changes made with `peers add/remove` apply without a restart.
+    With `--web` (or `[web] listen` in the config) the analyst console is served too: over HTTPS on any
+    address but loopback; add its users with `casebridge users add`.
 
     \b
     Example:
-      casebridge --home /srv/casebridge serve
+      casebridge --home /srv/casebridge serve --web 127.0.0.1:8443
     """
     configure_logging(logging.DEBUG if verbose else logging.INFO)
-    asyncio.run(serving.serve(obj.ops(), listen, grace, workers, _until_signalled))
+    ops = obj.ops()
+    config = ops.config()
+    address = parse_address(web) if web else config.web.listen
+    companions: list[Companion] = [ConsoleServer(ops.home, config, address)] if address else []
+    asyncio.run(serving.serve(ops, listen, grace, workers, _until_signalled, companions))

@@ -63,6 +63,7 @@ __all__ = [
     "Peer",
     "Policy",
     "SessionLimits",
+    "WebSettings",
     "initial_document",
     "load_config",
     "parse_address",
@@ -80,10 +81,15 @@ DEFAULT_RETENTION_DAYS = 365
 FEDERATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _T = TypeVar("_T")
-_TOP_FIELDS = {"agency", "federation", "listen", "suite", "retention_days", "policy", "sessions", "peers"}
+_TOP_FIELDS = {
+    "agency", "federation", "listen", "suite", "retention_days", "policy", "sessions", "peers", "web", "disclosure",
+}  # fmt: skip
 _POLICY_FIELDS = {"key_types", "max_set_size", "daily_quota", "daily_work"}
 _SESSION_FIELDS = {"max_concurrent", "max_concurrent_per_peer", "deadline_seconds"}
 _PEER_FIELDS = {"address", "certificate", "fingerprint"} | _POLICY_FIELDS
+_WEB_FIELDS = {"listen", "certificate", "key", "session_minutes"}
+_DISCLOSURE_FIELDS = {"four_eyes"}
+DEFAULT_SESSION_MINUTES = 480
 
 
 class ConfigError(LocalError):
@@ -122,6 +128,17 @@ class SessionLimits:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The analyst console: where it listens (None: not served), its own certificate if any, and how long
+    a login lasts."""
+
+    listen: Address | None = None
+    certificate: Path | None = None  # absolute; None: the node's certificate
+    key: Path | None = None
+    session_minutes: int = DEFAULT_SESSION_MINUTES
+
+
+@dataclass(frozen=True)
 class Peer:
     """A configured peer agency with its pinned certificate and its effective policy."""
 
@@ -142,6 +159,9 @@ class NodeConfig:
     policy: Policy  # the default for peers that do not override it
     peers: tuple[Peer, ...]  # sorted by code
     sessions: SessionLimits = SessionLimits()
+    web: WebSettings = WebSettings()
+    # A release and a request made in the console need two users: one prepares, another approves.
+    four_eyes: bool = True
 
     def peer(self, code: str) -> Peer | None:
         for peer in self.peers:
@@ -255,6 +275,27 @@ class _Reader:
             raise self.error("sessions.max_concurrent_per_peer", "cannot be larger than sessions.max_concurrent")
         return SessionLimits(**values)
 
+    def web(self, raw: Mapping[str, Any], home: NodeHome) -> WebSettings:
+        listen = None
+        if "listen" in raw:
+            listen = self.checked(parse_address, self.string(raw["listen"], "web.listen"), "web.listen")
+        files: dict[str, Path | None] = {}
+        for name in ("certificate", "key"):
+            files[name] = None
+            if name in raw:
+                path = Path(self.string(raw[name], f"web.{name}"))
+                files[name] = path if path.is_absolute() else home.root / path
+        if (files["certificate"] is None) != (files["key"] is None):
+            raise self.error("web.certificate", "give both web.certificate and web.key, or neither")
+        minutes = self.positive(raw.get("session_minutes", DEFAULT_SESSION_MINUTES), "web.session_minutes")
+        return WebSettings(listen, files["certificate"], files["key"], minutes)
+
+    def flag(self, raw: Mapping[str, Any], key: str, field: str, default: bool) -> bool:
+        value = raw.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(field, "expected true or false")
+        return value
+
 
 def parse_config(raw: Mapping[str, Any], path: Path, home: NodeHome) -> NodeConfig:
     """Validate a parsed TOML document. Pinned certificates are read and checked against their fingerprint."""
@@ -278,6 +319,8 @@ def parse_config(raw: Mapping[str, Any], path: Path, home: NodeHome) -> NodeConf
         raise r.error("peers", "expected a table of peers keyed by agency code")
     peers = [_parse_peer(r, code, entry, home, policy, agency) for code, entry in sorted(peers_raw.items())]
     sessions = r.sessions(r.table(top.get("sessions", {}), "sessions", _SESSION_FIELDS))
+    web = r.web(r.table(top.get("web", {}), "web", _WEB_FIELDS), home)
+    disclosure = r.table(top.get("disclosure", {}), "disclosure", _DISCLOSURE_FIELDS)
     return NodeConfig(
         agency=agency,
         federation=federation,
@@ -287,6 +330,8 @@ def parse_config(raw: Mapping[str, Any], path: Path, home: NodeHome) -> NodeConf
         policy=policy,
         peers=tuple(peers),
         sessions=sessions,
+        web=web,
+        four_eyes=r.flag(disclosure, "four_eyes", "disclosure.four_eyes", True),
     )
 
 

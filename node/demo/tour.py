@@ -32,7 +32,7 @@ from node.ops import identity as ops_identity
 from node.ops import peers as ops_peers
 from node.ops.matching import match_peers
 
-__all__ = ["AGENCIES", "DemoNode", "StoryCases", "run_demo"]
+__all__ = ["AGENCIES", "DemoNode", "Linger", "StoryCases", "run_demo"]
 
 AGENCIES = ("NL-NP", "DE-BKA", "RO-DIICOT")
 FEDERATION = "demo-eu"
@@ -193,7 +193,11 @@ def _follow_up(nodes: list[DemoNode], say: Say) -> None:
         say(f"   {released['safeguarding_note']}")
 
 
-def run_demo(folder: Path, say: Say, show: Show) -> None:
+# Called while the nodes still serve (the console uses it); the nodes stop when it returns.
+Linger = Callable[[LoopThread, list[DemoNode]], None]
+
+
+def run_demo(folder: Path, say: Say, show: Show, linger: Linger | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     ports = free_ports(len(AGENCIES))
     nodes = [DemoNode(code, folder / code.lower(), port) for code, port in zip(AGENCIES, ports, strict=True)]
@@ -213,6 +217,8 @@ def run_demo(folder: Path, say: Say, show: Show) -> None:
             if not checked.intact:
                 raise LocalError(f"{node.code}: audit log broken: {checked.problems[0]}")
             say(f"   {node.code}: audit log intact: {checked.entries} entries")
+        if linger is not None:
+            linger(loop, nodes)
     finally:
         for server in servers:
             loop.run(server.stop(0))

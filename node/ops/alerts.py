@@ -7,8 +7,9 @@ from node.alerts.book import confirm as confirm_alert
 from node.alerts.book import dismiss as dismiss_alert
 from node.ops.context import Operations
 from node.store import reading, unit_of_work
+from node.store.alerts import newest_alert_id
 
-__all__ = ["confirm", "dismiss", "list_all", "show"]
+__all__ = ["confirm", "dismiss", "list_all", "newest_id", "show"]
 
 
 def list_all(ops: Operations, status: str | None = None, peer: str | None = None) -> list[Alert]:
@@ -31,3 +32,9 @@ def dismiss(ops: Operations, alert_id: int, reason: str) -> Alert:
     """Dismiss an alert with the analyst's reason (kept with the alert, not in the audit log)."""
     with unit_of_work(ops.home) as db:
         return dismiss_alert(db, alert_id, reason, ops.now_iso(), actor=ops.actor)
+
+
+def newest_id(ops: Operations) -> int:
+    """The id of the newest alert (0 when there is none), for telling an open inbox that one arrived."""
+    with reading(ops.home) as db:
+        return newest_alert_id(db)

@@ -8,9 +8,11 @@ request the owner refuses outright is closed as refused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from sqlite_utils import Database
 
 from node.core.errors import LocalError, PeerFailed
 from node.disclosure import (
@@ -32,6 +34,10 @@ from node.net.disclosure_client import deliver_decision, deliver_denial, deliver
 from node.net.disclosure_client import send_request as send_request_rpc
 from node.ops.context import Operations
 from node.store import reading, unit_of_work
+
+# Run inside the transaction that records a step, with the disclosure's id (a four-eyes approval uses it to
+# close its proposal in the same commit).
+AlsoRecord = Callable[[Database, int], None]
 
 __all__ = ["Sent", "approve", "deliver", "deny", "list_all", "request", "show"]
 
@@ -75,18 +81,22 @@ def _sent(ops: Operations, disclosure_id: int, peer: str, *, duplicate: bool = F
     return Sent(show(ops, disclosure_id), peer, duplicate)
 
 
-def request(ops: Operations, alert_id: int, purpose: str, legal_basis: str, handling: str) -> Sent:
+def request(
+    ops: Operations, alert_id: int, purpose: str, legal_basis: str, handling: str, *, also: AlsoRecord | None = None
+) -> Sent:
     """Ask the agency an alert matched for the details of its case (only the match handle is sent)."""
     config = ops.config()
     with unit_of_work(ops.home) as db:
         prepared = prepare_request(db, alert_id, purpose, legal_basis, handling)
         peer = find_peer(config, prepared.peer)
         disclosure_id = record_outgoing(db, prepared, ops.now_iso(), actor=ops.actor)
+        if also is not None:
+            also(db, disclosure_id)
     ack = _deliver(ops, disclosure_id, peer.code, send_request_rpc(ops.home, peer, prepared.to_wire()), refusable=True)
     return _sent(ops, disclosure_id, peer.code, duplicate=bool(ack.duplicate))
 
 
-def approve(ops: Operations, disclosure_id: int, fields: list[str]) -> Sent:
+def approve(ops: Operations, disclosure_id: int, fields: list[str], *, also: AlsoRecord | None = None) -> Sent:
     """Release exactly ``fields`` of our matched case, signed by this node; recorded and audited first."""
     config = ops.config()
     with unit_of_work(ops.home) as db:
@@ -94,6 +104,8 @@ def approve(ops: Operations, disclosure_id: int, fields: list[str]) -> Sent:
         peer = find_peer(config, release.requester_agency)
         signed = seal_release(ops.home, release)
         record_approval(db, disclosure_id, release, signed.release, signed.signature, ops.now_iso(), actor=ops.actor)
+        if also is not None:
+            also(db, disclosure_id)
     _deliver(ops, disclosure_id, peer.code, deliver_release(ops.home, peer, signed))
     return _sent(ops, disclosure_id, peer.code)
 

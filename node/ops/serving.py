@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from node.config.settings import parse_address
 from node.core.workers import ParallelCrypto
@@ -27,7 +28,9 @@ from node.store import unit_of_work
 from node.store.retention import purge
 from node.store.sessions import mark_interrupted
 
-__all__ = ["RETENTION_INTERVAL_S", "SERVING_ACTOR", "close_interrupted_sessions", "purge_once", "serve"]
+__all__ = [
+    "RETENTION_INTERVAL_S", "SERVING_ACTOR", "Companion", "close_interrupted_sessions", "purge_once", "serve",
+]  # fmt: skip
 
 log = logging.getLogger("casebridge.server")
 
@@ -36,10 +39,24 @@ RETENTION_INTERVAL_S = 24 * 3600
 SERVING_ACTOR = "node"
 
 
+class Companion(Protocol):
+    """Something served next to the exchange on the same loop (the analyst console)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 async def serve(
-    ops: Operations, listen: str | None, grace: float, workers: int, until: Callable[[], Awaitable[None]]
+    ops: Operations,
+    listen: str | None,
+    grace: float,
+    workers: int,
+    until: Callable[[], Awaitable[None]],
+    companions: Sequence[Companion] = (),
 ) -> None:
-    """Serve until ``until()`` returns, then stop gracefully."""
+    """Serve until ``until()`` returns, then stop gracefully; ``companions`` start after the exchange
+    listens and stop before it does."""
     ops = dataclasses.replace(ops, actor=SERVING_ACTOR)
     watch = ConfigWatch(ops.home)
     config = watch.get()
@@ -59,12 +76,20 @@ async def serve(
             ]
             for job in jobs:
                 job.start()
-            await until()
-            for job in jobs:
-                await job.stop()
-            log.info("stopping: letting running sessions finish for up to %.0f s", grace)
-            await running.stop(grace)
-            log.info("stopped")
+            started: list[Companion] = []
+            try:
+                for companion in companions:
+                    await companion.start()
+                    started.append(companion)
+                await until()
+            finally:
+                for companion in reversed(started):
+                    await companion.stop()
+                for job in jobs:
+                    await job.stop()
+                log.info("stopping: letting running sessions finish for up to %.0f s", grace)
+                await running.stop(grace)
+                log.info("stopped")
         finally:
             handshakes.stop()
 

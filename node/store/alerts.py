@@ -32,6 +32,7 @@ __all__ = [
     "mark_keys_not_current",
     "mark_matched_again",
     "mark_safeguarding",
+    "newest_alert_id",
     "next_alert_id",
     "peer_alerts_by_case",
     "peer_key_tiers",
@@ -297,4 +298,10 @@ def current_key_count(db: Database, peer: str) -> int:
         "SELECT COUNT(*) FROM alert_keys k JOIN alerts a ON a.id = k.alert_id WHERE a.peer = ? AND k.current = 1",
         (peer,),
     ).fetchone()
+    return int(row[0])
+
+
+def newest_alert_id(db: Database) -> int:
+    """The largest alert id (0 when there is none): it moves exactly when a new alert is stored."""
+    row = db.conn.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()
     return int(row[0])

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 
-__all__ = ["GENESIS", "AuditEntry", "AuditProblem", "append", "count", "entries", "verify"]
+__all__ = [
+    "GENESIS", "AuditEntry", "AuditProblem", "append", "count", "entries", "entries_about", "event_names", "verify",
+]  # fmt: skip
 
 GENESIS = "0" * 64
 
@@ -165,3 +167,18 @@ def verify(db: Database) -> list[AuditProblem]:
     if head is None and rows:
         problems.append(AuditProblem(last_seq, "the chain head record was deleted"))
     return problems
+
+
+def entries_about(db: Database, subjects: Sequence[str]) -> list[AuditEntry]:
+    """Entries whose subject is one of ``subjects``, in order."""
+    if not subjects:
+        return []
+    marks = ", ".join("?" for _ in subjects)
+    sql = f"SELECT seq, at, event, peer, subject, detail, prev_hash, hash FROM audit WHERE subject IN ({marks})"  # noqa: S608
+    rows = db.conn.execute(sql + " ORDER BY seq", tuple(subjects)).fetchall()
+    return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+
+
+def event_names(db: Database) -> list[str]:
+    """Every event name the log holds, sorted."""
+    return [row[0] for row in db.conn.execute("SELECT DISTINCT event FROM audit ORDER BY event")]

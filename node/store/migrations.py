@@ -255,3 +255,43 @@ def _disclosures(db: Database) -> None:
         # Set on the requester's alert when a release names a victim: the marker travels with the alert.
         "ALTER TABLE alerts ADD COLUMN safeguarding INTEGER NOT NULL DEFAULT 0",
     )
+
+
+@migration("0005_console")
+def _console(db: Database) -> None:
+    _run(
+        db,
+        # Console users. The password is kept only as its memory-hard hash (Argon2id, in its own PHC string).
+        """CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('analyst', 'approver', 'admin')),
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        # Failed logins, kept for the throttle window; the name tried is kept even when no such user exists.
+        "CREATE TABLE login_failures (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE INDEX login_failures_by_name ON login_failures(name, at)",
+        # Which alerts each console user has opened (the inbox's unread state).
+        """CREATE TABLE alert_reads (
+            user TEXT NOT NULL,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            read_at TEXT NOT NULL,
+            PRIMARY KEY (user, alert_id)
+        )""",
+        # Four eyes: a request or a release one user prepared, waiting for an approver who did not.
+        """CREATE TABLE proposals (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('request', 'release')),
+            alert_id INTEGER REFERENCES alerts(id) ON DELETE CASCADE,
+            disclosure_id INTEGER REFERENCES disclosures(id) ON DELETE CASCADE,
+            detail TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'waiting' CHECK (status IN ('waiting', 'approved', 'rejected')),
+            prepared_by TEXT NOT NULL,
+            prepared_at TEXT NOT NULL,
+            decided_by TEXT,
+            decided_at TEXT,
+            disclosure_made INTEGER REFERENCES disclosures(id) ON DELETE SET NULL
+        )""",
+        "CREATE INDEX proposals_by_status ON proposals(status, kind)",
+    )

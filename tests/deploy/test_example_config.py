@@ -38,6 +38,8 @@ def test_every_field_is_set_in_the_example() -> None:
     assert set(document["policy"]) == node_config._POLICY_FIELDS
     assert set(document["peers"]["DE-BKA"]) == node_config._PEER_FIELDS
     assert set(document["sessions"]) == node_config._SESSION_FIELDS
+    assert set(document["web"]) == node_config._WEB_FIELDS
+    assert set(document["disclosure"]) == node_config._DISCLOSURE_FIELDS
 
 
 def test_every_field_has_a_comment_above_it() -> None:
@@ -48,5 +50,5 @@ def test_every_field_has_a_comment_above_it() -> None:
         if field and i > 0 and lines[i - 1].startswith("#"):
             documented.add(field.group(1))
     every = node_config._TOP_FIELDS | node_config._POLICY_FIELDS | node_config._PEER_FIELDS
-    every |= node_config._SESSION_FIELDS
-    assert every - {"policy", "peers", "sessions"} <= documented
+    every |= node_config._SESSION_FIELDS | node_config._WEB_FIELDS | node_config._DISCLOSURE_FIELDS
+    assert every - {"policy", "peers", "sessions", "web", "disclosure"} <= documented
