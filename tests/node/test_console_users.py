@@ -122,6 +122,7 @@ def test_the_web_and_disclosure_sections_are_read_and_checked(home: Path) -> Non
         ({"web": {"colour": "red"}}, "web.colour"),
         ({"disclosure": {"four_eyes": "yes"}}, "disclosure.four_eyes"),
     ):
+
         def spoil(document: dict[str, Any], bad: dict[str, Any] = bad) -> None:
             document.update(bad)
 
