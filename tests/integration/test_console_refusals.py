@@ -176,3 +176,30 @@ def test_pages_carry_a_strict_content_security_policy(nodes: ConsoleNodes) -> No
         set_cookie = login(fresh, "ana").headers["set-cookie"].lower()
     assert session_cookie.lower() in set_cookie and "httponly" in set_cookie and "samesite=strict" in set_cookie
     assert "max-age=" in set_cookie
+
+
+def test_a_release_is_refused_to_an_analyst_and_to_the_approver_who_prepared_it(nodes: ConsoleNodes) -> None:
+    nl_alert = next(
+        a for a in ops_alerts.list_all(nodes.ops("NL-NP")) if a.peer == "DE-BKA" and a.case_ref != "NL-2026-WEB"
+    )
+    ops_disclosure.request(nodes.ops("NL-NP"), nl_alert.id, "check the link", "art. 18", "H1")
+    incoming = ops_disclosure.list_all(nodes.ops("DE-BKA"), "incoming")[-1]
+    with logged_in(nodes.urls["DE-BKA"], "bob") as bob:
+        token = csrf_of(bob.get(f"/disclosures/{incoming.id}").text)
+        prepared = bob.post(f"/disclosures/{incoming.id}/release", data={"csrftoken": token, "fields": "title"})
+        assert prepared.status_code == 303
+        proposal = ops_proposals.list_all(nodes.ops("DE-BKA"), disclosure_id=incoming.id, status="waiting")[0]
+        assert proposal.kind == "release" and proposal.prepared_by == "web:bob"
+        own = bob.post(f"/proposals/{proposal.id}/approve", data={"csrftoken": token})
+        assert (
+            "four eyes: the user who prepared it cannot approve or reject it" in bob.get(own.headers["location"]).text
+        )
+    with logged_in(nodes.urls["DE-BKA"], "ana") as ana:
+        token = csrf_of(ana.get("/disclosures").text)
+        assert ana.post(f"/proposals/{proposal.id}/approve", data={"csrftoken": token}).status_code == 403
+        assert (
+            ana.post(f"/disclosures/{incoming.id}/deny", data={"csrftoken": token, "reason": "no"}).status_code == 403
+        )
+    assert ops_proposals.show(nodes.ops("DE-BKA"), proposal.id).status == "waiting"
+    assert ops_disclosure.show(nodes.ops("DE-BKA"), incoming.id).status == "pending"
+    assert ops_disclosure.list_all(nodes.ops("NL-NP"), "outgoing")[-1].status == "pending"
