@@ -27,7 +27,15 @@ def users() -> None:
     """
 
 
-def _password(password_file: Path | None, *, new: bool = True) -> str:
+_PASSWORD_FILE = click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the password from the first line of FILE instead of a prompt.",
+)
+
+
+def _password(password_file: Path | None) -> str:
     if password_file is not None:
         try:
             text = password_file.read_text(encoding="utf-8")
@@ -37,21 +45,14 @@ def _password(password_file: Path | None, *, new: bool = True) -> str:
         if not lines or not lines[0]:
             fail(f"{password_file}: line 1: expected the password on the first line")
         return lines[0]
-    value: str = click.prompt(
-        "New password" if new else "Password", hide_input=True, confirmation_prompt=True, err=True
-    )
+    value: str = click.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
     return value
 
 
 @users.command("add")
 @click.argument("name")
 @click.option("--role", type=click.Choice(ops_users.ROLES), required=True, help="What the user may do.")
-@click.option(
-    "--password-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Read the password from the first line of FILE instead of a prompt.",
-)
+@_PASSWORD_FILE
 @click.pass_obj
 def users_add(obj: CliContext, name: str, role: str, password_file: Path | None) -> None:
     """Add a console user (the password is asked for twice, or read from a file).
@@ -105,12 +106,7 @@ def users_remove(obj: CliContext, name: str) -> None:
 
 @users.command("passwd")
 @click.argument("name")
-@click.option(
-    "--password-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Read the new password from the first line of FILE instead of a prompt.",
-)
+@_PASSWORD_FILE
 @click.pass_obj
 def users_passwd(obj: CliContext, name: str, password_file: Path | None) -> None:
     """Set a user's password; their open sessions end and a login throttle on the name is lifted.

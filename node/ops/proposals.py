@@ -26,7 +26,6 @@ from node.store.console import ProposalRecord
 
 __all__ = [
     "DECIDING_ROLES",
-    "PREPARING_ROLES",
     "Proposal",
     "approve",
     "check_role",
@@ -37,7 +36,6 @@ __all__ = [
     "show",
 ]
 
-PREPARING_ROLES = ("analyst", "approver")
 DECIDING_ROLES = ("approver",)
 
 

@@ -74,6 +74,12 @@ def web_actor(name: str) -> str:
     return f"web:{name}"
 
 
+def _failure_key(name: str) -> str:
+    """What failed logins are counted under: a digest of the name typed, so a password typed into the name
+    field by mistake is not kept in the clear."""
+    return hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()
+
+
 def _user(row: store.UserRecord) -> User:
     stamp = hashlib.sha256(row.password_hash.encode()).hexdigest()[:16]
     return User(row.name, row.role, row.created_at, stamp)
@@ -117,7 +123,7 @@ def passwd(ops: Operations, name: str, password: str) -> User:
             raise LocalError(f"no user {name!r}; see 'casebridge users list'")
         at = ops.now_iso()
         store.set_password(db, name, hashed, at)
-        store.clear_failures(db, hashlib.sha256(name.encode()).hexdigest())
+        store.clear_failures(db, _failure_key(name))
         audit.append(db, "user.password-changed", at=at, subject=f"user:{name}", actor=ops.actor)
         row = store.user(db, name)
     assert row is not None
@@ -146,9 +152,7 @@ def current(ops: Operations, name: str) -> User | None:
 def authenticate(ops: Operations, name: str, password: str) -> User:
     """The user whose name and password these are; :class:`LoginRefused` otherwise, each failure counted."""
     since = ops.clock.ago_iso(THROTTLE_WINDOW.total_seconds())
-    # Failures are counted under a digest of the name typed: a password typed into the name field by
-    # mistake is not kept in the clear.
-    key = hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()
+    key = _failure_key(name)
     with reading(ops.home) as db:
         failures = store.failures_since(db, key, since)
         row = store.user(db, name) if _NAME.fullmatch(name) else None

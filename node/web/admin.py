@@ -12,7 +12,7 @@ from node.ops import alerts as ops_alerts
 from node.ops import audit as ops_audit
 from node.ops import cases as ops_cases
 from node.ops import users as ops_users
-from node.web.auth import ALL_ROLES, CASE_ROLES, Viewer, flash, guarded
+from node.web.auth import ALL_ROLES, CASE_ROLES, Viewer, flash, guarded, return_to
 from node.web.render import page
 
 __all__ = ["add_user", "audit_page", "cases", "remove_user", "users"]
@@ -60,7 +60,7 @@ async def users(request: Request, viewer: Viewer) -> Response:
 
 @guarded(("admin",))
 async def add_user(request: Request, viewer: Viewer) -> Response:
-    request.scope["casebridge.back"] = "/users"
+    return_to(request, "/users")
     form = await request.form()
     name, role, password = (str(form.get(k, "")) for k in ("name", "role", "password"))
     user = await run_in_threadpool(ops_users.add, viewer.ops, name, role, password)
@@ -70,7 +70,7 @@ async def add_user(request: Request, viewer: Viewer) -> Response:
 
 @guarded(("admin",))
 async def remove_user(request: Request, viewer: Viewer) -> Response:
-    request.scope["casebridge.back"] = "/users"
+    return_to(request, "/users")
     name = str(request.path_params["name"])
     if name == viewer.name:
         flash(request, "You cannot remove yourself.", "error")

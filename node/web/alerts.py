@@ -19,7 +19,7 @@ from node.ops import audit as ops_audit
 from node.ops import disclosure as ops_disclosure
 from node.ops import proposals as ops_proposals
 from node.ops import users as ops_users
-from node.web.auth import CASE_ROLES, Viewer, flash, guarded, local_path
+from node.web.auth import CASE_ROLES, Viewer, flash, guarded, local_path, return_to
 from node.web.render import page, templates
 
 __all__ = ["alert_page", "bulk", "confirm", "dismiss", "inbox", "inbox_rows", "request_details"]
@@ -133,7 +133,7 @@ async def alert_page(request: Request, viewer: Viewer) -> Response:
 
 def _back_to_alert(request: Request) -> int:
     alert_id = int(request.path_params["alert_id"])
-    request.scope["casebridge.back"] = f"/alerts/{alert_id}"
+    return_to(request, f"/alerts/{alert_id}")
     return alert_id
 
 
@@ -171,7 +171,7 @@ def _ids(values: Iterable[object]) -> list[int]:
 async def bulk(request: Request, viewer: Viewer) -> Response:
     form = await request.form()
     back = local_path(str(form.get("back", "/")))
-    request.scope["casebridge.back"] = back
+    return_to(request, back)
     action = str(form.get("action", ""))
     ids = _ids(form.getlist("ids"))
     if not ids:

@@ -24,7 +24,9 @@ from node.ops import Operations
 from node.ops import users as ops_users
 from node.ops.users import User, web_actor
 
-__all__ = ["ALL_ROLES", "CASE_ROLES", "Handler", "Viewer", "flash", "guarded", "local_path", "viewer_of"]
+__all__ = [
+    "ALL_ROLES", "CASE_ROLES", "Handler", "Viewer", "flash", "guarded", "local_path", "return_to", "viewer_of",
+]  # fmt: skip
 
 log = logging.getLogger("casebridge.console")
 
@@ -114,6 +116,14 @@ def guarded(roles: tuple[str, ...]) -> Callable[[Handler], Callable[[Request], A
     return wrap
 
 
+_BACK = "casebridge.back"
+
+
+def return_to(request: Request, path: str) -> None:
+    """Where a form post goes back to when its use case refuses it (the message is shown there)."""
+    request.scope[_BACK] = path
+
+
 def _form_back(request: Request) -> str | None:
-    back: Any = request.scope.get("casebridge.back")
+    back: Any = request.scope.get(_BACK)
     return back if isinstance(back, str) else None

@@ -13,7 +13,7 @@ from node.ops import cases as ops_cases
 from node.ops import disclosure as ops_disclosure
 from node.ops import proposals as ops_proposals
 from node.ops.proposals import DECIDING_ROLES
-from node.web.auth import CASE_ROLES, Viewer, flash, guarded
+from node.web.auth import CASE_ROLES, Viewer, flash, guarded, return_to
 from node.web.render import page
 
 __all__ = ["approve_proposal", "deliver", "deny", "disclosure_page", "disclosures", "reject_proposal", "release"]
@@ -54,7 +54,7 @@ async def disclosure_page(request: Request, viewer: Viewer) -> Response:
 
 def _back(request: Request, key: str, to: str) -> int:
     number = int(request.path_params[key])
-    request.scope["casebridge.back"] = to.format(number)
+    return_to(request, to.format(number))
     return number
 
 
@@ -105,7 +105,7 @@ def _proposal_page(viewer: Viewer, proposal_id: int) -> str:
 async def approve_proposal(request: Request, viewer: Viewer) -> Response:
     proposal_id = int(request.path_params["proposal_id"])
     back = await run_in_threadpool(_proposal_page, viewer, proposal_id)
-    request.scope["casebridge.back"] = back
+    return_to(request, back)
     sent = await run_in_threadpool(ops_proposals.approve, viewer.ops, proposal_id)
     what = "Request sent" if sent.disclosure.direction == "outgoing" else "Released"
     flash(request, f"{what} to {sent.peer} (disclosure {sent.disclosure.id}).")
@@ -116,7 +116,7 @@ async def approve_proposal(request: Request, viewer: Viewer) -> Response:
 async def reject_proposal(request: Request, viewer: Viewer) -> Response:
     proposal_id = int(request.path_params["proposal_id"])
     back = await run_in_threadpool(_proposal_page, viewer, proposal_id)
-    request.scope["casebridge.back"] = back
+    return_to(request, back)
     form = await request.form()
     await run_in_threadpool(ops_proposals.reject, viewer.ops, proposal_id, str(form.get("reason", "")))
     flash(request, f"Proposal {proposal_id} rejected.")
