@@ -28,7 +28,7 @@ from crypto import DEFAULT_SUITE
 from matcher.psi import Mode
 from node.bench.psi import PsiBenchResult, complete_result, make_sets
 from node.cases import import_case_file
-from node.config.settings import load_config
+from node.config.settings import load_config, update_config
 from node.core.clock import monotonic
 from node.core.errors import LocalError
 from node.core.home import NodeHome
@@ -106,6 +106,8 @@ def _make_nodes(root: Path, size: int, port_a: int, port_b: int) -> tuple[_Node,
             str(peer.home.tls_cert),
             *limits,
         )
+        # The bench runs its sessions itself: a serving node must not start rounds of its own.
+        update_config(me.home, lambda document: document.update(schedule={"enabled": False}))
     return a, b
 
 

@@ -19,6 +19,7 @@ from node.cli import match as _match  # noqa: F401
 from node.cli import normalize as _normalize  # noqa: F401
 from node.cli import peers as _peers  # noqa: F401
 from node.cli import purge as _purge  # noqa: F401
+from node.cli import schedule as _schedule  # noqa: F401
 from node.cli import serve as _serve  # noqa: F401
 from node.cli import users as _users  # noqa: F401
 from node.cli.app import main

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from node.alerts.book import ALERT_STATUSES, Alert
-from node.cli.app import CliContext, emit_json, main
+from node.cli.app import CliContext, emit_json, main, print_table
 from node.disclosure import SAFEGUARDING_NOTE
 from node.ops import alerts as ops_alerts
 
@@ -64,7 +64,7 @@ def alerts_list(obj: CliContext, status: str | None, peer: str | None, as_json: 
         table.add_column(column)
     for a in found:
         table.add_row(str(a.id), a.peer, a.case_ref, a.key_type, a.tier, a.status, a.match_state, a.created_at)
-    Console().print(table)
+    print_table(table)
 
 
 @alerts.command("show")

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from node.core.errors import EXPECTED_ERRORS, LocalError
 from node.core.home import NodeHome
 from node.ops import Operations, cli_actor
 
-__all__ = ["CliContext", "emit_json", "fail", "main"]
+__all__ = ["CliContext", "emit_json", "fail", "main", "print_table"]
 
 DEFAULT_HOME = Path.home() / ".casebridge"
 
@@ -76,9 +78,18 @@ def main(ctx: click.Context, home: Path | None) -> None:
     ctx.obj = CliContext(home=chosen)
 
 
+# Wide enough for any row: a table piped elsewhere keeps every value whole.
+_PIPED_WIDTH = 100_000
+
+
 def emit_json(value: Any) -> None:
     """Print one JSON document on stdout."""
     click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def print_table(table: Table) -> None:
+    """A table on stdout: fitted to a terminal, never cut or wrapped when piped to a file or a program."""
+    Console(width=None if sys.stdout.isatty() else _PIPED_WIDTH).print(table)
 
 
 def fail(message: str) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from node.cli.app import CliContext, emit_json, main
+from node.cli.app import CliContext, emit_json, main, print_table
 from node.ops import audit as ops_audit
 
 __all__ = ["audit"]
@@ -64,4 +63,4 @@ def audit_list(obj: CliContext, limit: int | None, event: str | None, as_json: b
     for e in entries:
         detail = ", ".join(f"{k}={v}" for k, v in sorted(e.detail.items()) if v is not None)
         table.add_row(str(e.seq), e.at, e.event, e.peer or "", e.subject or "", detail)
-    Console().print(table)
+    print_table(table)

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from node.bench.grpc_transport import run_grpc_bench
 from node.bench.psi import run_psi_bench
-from node.cli.app import emit_json, fail, main
+from node.cli.app import emit_json, fail, main, print_table
 
 __all__ = ["bench"]
 
@@ -97,7 +97,7 @@ def bench_psi(size: int, workers: int, compare: str | None, transport: str, as_j
         f"{result.wire_bytes_per_pair:.1f}",
         "—" if result.openmined_wire_bytes_per_pair is None else f"{result.openmined_wire_bytes_per_pair:.1f}",
     )
-    Console().print(table)
+    print_table(table)
     if result.ratio is not None:
         click.echo(
             f"ratio {result.ratio:.2f} (with hashing {result.ratio_with_hashing:.2f}); correct: {result.correct}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -12,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from node.cli.app import CliContext, emit_json, main
+from node.cli.app import CliContext, emit_json, main, print_table
 from node.ops import cases as ops_cases
 
 __all__ = ["ImportBar", "cases"]
@@ -136,7 +135,7 @@ def list_(obj: CliContext, status: str, as_json: bool) -> None:
             r.case_ref, r.title, r.status, r.opened or "", str(r.identifiers), str(r.persons), str(r.keys),
             r.updated_at,
         )  # fmt: skip
-    Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))).print(table)
+    print_table(table)
 
 
 @cases.command("close")

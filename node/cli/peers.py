@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from node.cli.app import CliContext, emit_json, fail, main
+from node.cli.app import CliContext, emit_json, fail, main, print_table
 from node.config.settings import Peer
 from node.ops import peers as ops_peers
 from node.ops.peers import PolicyChange
@@ -163,7 +162,7 @@ def peers_list(obj: CliContext, as_json: bool) -> None:
             f"{peer.policy.daily_quota:,}",
             peer.fingerprint,
         )
-    Console().print(table)
+    print_table(table)
 
 
 @peers.command("remove")

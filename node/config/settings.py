@@ -18,6 +18,14 @@ Example::
     max_concurrent_per_peer = 2
     deadline_seconds = 900      # a whole session, from its Open to its last frame
 
+    [schedule]                  # rounds a serving node runs by itself (enabled = false: only by hand)
+    after_import = 30           # seconds from a case change to a round with every peer
+    interval = 900              # seconds between catch-up rounds with each peer
+
+    [notify]                    # optional: post news of new alerts and disclosure requests
+    webhook = "https://alerts.example.org/casebridge"
+    secret_file = "notify.secret"             # HMAC key for the signature, relative to the home
+
     [peers.DE-BKA]
     address = "bka.example.de:7443"
     certificate = "peers/DE-BKA.crt"          # relative to the home
@@ -38,8 +46,8 @@ import os
 import re
 import tempfile
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +56,21 @@ import tomli_w
 from crypto.certificates import AGENCY_CODE, fingerprint, load_certificate, same_fingerprint
 from crypto.suite import SUITES
 from matcher.identifiers import KEY_TYPES, STRONG_KEY_TYPES
+from node.config.model import (
+    DEFAULT_DAILY_QUOTA,
+    DEFAULT_DAILY_WORK,
+    DEFAULT_MAX_SET_SIZE,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_SESSION_MINUTES,
+    Address,
+    NodeConfig,
+    NotifySettings,
+    Peer,
+    Policy,
+    ScheduleSettings,
+    SessionLimits,
+    WebSettings,
+)
 from node.core.errors import EXPECTED_ERRORS, LocalError
 from node.core.home import NodeHome
 
@@ -60,114 +83,42 @@ __all__ = [
     "Address",
     "ConfigError",
     "NodeConfig",
+    "NotifySettings",
     "Peer",
     "Policy",
+    "ScheduleSettings",
     "SessionLimits",
     "WebSettings",
     "initial_document",
+    "is_loopback",
     "load_config",
     "parse_address",
     "parse_config",
     "parse_key_types",
+    "parse_webhook",
     "update_config",
     "write_new_config",
 ]
 
-# Sized for a realistic agency: a few hundred thousand keys, a handful of full sessions a day per peer.
-DEFAULT_MAX_SET_SIZE = 200_000
-DEFAULT_DAILY_QUOTA = 1_000_000
-DEFAULT_DAILY_WORK = 5_000_000
-DEFAULT_RETENTION_DAYS = 365
 FEDERATION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _T = TypeVar("_T")
 _TOP_FIELDS = {
     "agency", "federation", "listen", "suite", "retention_days", "policy", "sessions", "peers", "web", "disclosure",
+    "schedule", "notify",
 }  # fmt: skip
 _POLICY_FIELDS = {"key_types", "max_set_size", "daily_quota", "daily_work"}
 _SESSION_FIELDS = {"max_concurrent", "max_concurrent_per_peer", "deadline_seconds"}
 _PEER_FIELDS = {"address", "certificate", "fingerprint"} | _POLICY_FIELDS
 _WEB_FIELDS = {"listen", "certificate", "key", "session_minutes"}
 _DISCLOSURE_FIELDS = {"four_eyes"}
-DEFAULT_SESSION_MINUTES = 480
+_SCHEDULE_FIELDS = {"enabled", "after_import", "interval"}
+_NOTIFY_FIELDS = {"webhook", "secret_file"}
+DEFAULT_NOTIFY_KEY_FILE = "notify.secret"
 
 
 class ConfigError(LocalError):
     """The config file (or a value about to be written to it) is wrong; the message names file and field."""
-
-
-@dataclass(frozen=True)
-class Address:
-    """A ``HOST:PORT`` network address; IPv6 hosts are written in brackets (``[::1]:7443``)."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What we share with a peer: which key types, how many keys per session and in any 24 hours, and how
-    many of our own keys we blind for its sessions in any 24 hours."""
-
-    key_types: tuple[str, ...]
-    max_set_size: int
-    daily_quota: int
-    daily_work: int = DEFAULT_DAILY_WORK
-
-
-@dataclass(frozen=True)
-class SessionLimits:
-    """Node-wide bounds on the sessions peers open with us."""
-
-    max_concurrent: int = 8
-    max_concurrent_per_peer: int = 2
-    deadline_seconds: int = 900
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    """The analyst console: where it listens (None: not served), its own certificate if any, and how long
-    a login lasts."""
-
-    listen: Address | None = None
-    certificate: Path | None = None  # absolute; None: the node's certificate
-    key: Path | None = None
-    session_minutes: int = DEFAULT_SESSION_MINUTES
-
-
-@dataclass(frozen=True)
-class Peer:
-    """A configured peer agency with its pinned certificate and its effective policy."""
-
-    code: str
-    address: Address
-    certificate: Path  # absolute
-    fingerprint: str
-    policy: Policy
-
-
-@dataclass(frozen=True)
-class NodeConfig:
-    agency: str
-    federation: str
-    listen: Address
-    suite: str
-    retention_days: int
-    policy: Policy  # the default for peers that do not override it
-    peers: tuple[Peer, ...]  # sorted by code
-    sessions: SessionLimits = SessionLimits()
-    web: WebSettings = WebSettings()
-    # A release and a request made in the console need two users: one prepares, another approves.
-    four_eyes: bool = True
-
-    def peer(self, code: str) -> Peer | None:
-        for peer in self.peers:
-            if peer.code == code:
-                return peer
-        return None
 
 
 def parse_address(text: str) -> Address:
@@ -195,6 +146,27 @@ def parse_address(text: str) -> Address:
                 raise LocalError(f"{text!r}: {host!r} is neither a host name nor an IP address") from None
             host = host.rstrip(".").lower()
     return Address(host, port)
+
+
+def parse_webhook(text: str) -> str:
+    """A webhook address: HTTPS, or plain HTTP to this machine only (loopback)."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise LocalError("expected an https:// address, e.g. https://alerts.example.org/casebridge")
+    if parts.username or parts.password:
+        raise LocalError("put no user name or password in the address")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise LocalError("plain http is allowed to a loopback address only; use https")
+    return text
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_key_types(values: Any) -> tuple[str, ...]:
@@ -290,6 +262,23 @@ class _Reader:
         minutes = self.positive(raw.get("session_minutes", DEFAULT_SESSION_MINUTES), "web.session_minutes")
         return WebSettings(listen, files["certificate"], files["key"], minutes)
 
+    def schedule(self, raw: Mapping[str, Any]) -> ScheduleSettings:
+        default = ScheduleSettings()
+        return ScheduleSettings(
+            enabled=self.flag(raw, "enabled", "schedule.enabled", default.enabled),
+            after_import=self.positive(raw.get("after_import", default.after_import), "schedule.after_import"),
+            interval=self.positive(raw.get("interval", default.interval), "schedule.interval"),
+        )
+
+    def notify(self, raw: Mapping[str, Any], home: NodeHome) -> NotifySettings:
+        if "webhook" not in raw:
+            if "secret_file" in raw:
+                raise self.error("notify.secret_file", "set notify.webhook too, or remove this field")
+            return NotifySettings()
+        url = self.checked(parse_webhook, self.string(raw["webhook"], "notify.webhook"), "notify.webhook")
+        secret = Path(self.string(raw.get("secret_file", DEFAULT_NOTIFY_KEY_FILE), "notify.secret_file"))
+        return NotifySettings(url, secret if secret.is_absolute() else home.root / secret)
+
     def flag(self, raw: Mapping[str, Any], key: str, field: str, default: bool) -> bool:
         value = raw.get(key, default)
         if not isinstance(value, bool):
@@ -332,6 +321,8 @@ def parse_config(raw: Mapping[str, Any], path: Path, home: NodeHome) -> NodeConf
         sessions=sessions,
         web=web,
         four_eyes=r.flag(disclosure, "four_eyes", "disclosure.four_eyes", True),
+        schedule=r.schedule(r.table(top.get("schedule", {}), "schedule", _SCHEDULE_FIELDS)),
+        notify=r.notify(r.table(top.get("notify", {}), "notify", _NOTIFY_FIELDS), home),
     )
 
 

@@ -19,7 +19,13 @@ from node.matching.elements import SessionInput, load_session_input
 from node.matching.link import Ending, LinkBroken, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_refused, record_started
 from node.store import open_database, transaction
-from node.store.sessions import claim_session, keys_blinded_since, keys_charged_since, set_own_size
+from node.store.sessions import (
+    claim_session,
+    initiator_running,
+    keys_blinded_since,
+    keys_charged_since,
+    set_own_size,
+)
 
 __all__ = [
     "MIN_CHARGE",
@@ -164,6 +170,10 @@ def _reserve(home: NodeHome, peer: Peer, session: SessionFacts, set_size: int) -
     db = open_database(home)
     charge = max(set_size, MIN_CHARGE)
     with transaction(db):
+        if session.agency < peer.code and initiator_running(db, peer.code):
+            # Two nodes that open a session with each other at once would run both: the node whose code
+            # sorts first keeps its own, and the other tries again once it has ended.
+            raise QuotaExceeded(f"this node is running a session with {peer.code} itself; try again when it ends")
         used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE)
         if used + charge > peer.policy.daily_quota:
             raise QuotaExceeded(

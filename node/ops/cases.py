@@ -1,7 +1,8 @@
 """The agency's cases: import, list, close, reopen, delete.
 
-Every one is audited with counts only, and close, reopen and delete with an opaque subject
-(``case:<row id>``): the audit log never holds a case reference, an identifier or any identifier value.
+Every change raises the case generation, which a serving node's scheduler watches. Every one is audited
+with counts only, and close, reopen and delete with an opaque subject (``case:<row id>``): the audit log
+never holds a case reference, an identifier or any identifier value.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from node.ops.context import Operations
 from node.store import audit as audit
 from node.store import cases as store_cases
 from node.store import open_database, reading, unit_of_work
+from node.store.schedule import CASES_GENERATION, bump_marker
 
 __all__ = ["DeletedCase", "close", "delete", "import_file", "import_line", "list_all", "reopen"]
 
@@ -57,6 +59,8 @@ def import_file(
         audit.append(db, "cases.imported", at=ops.now_iso(), actor=ops.actor, cases_added=summary.cases_added,
                      cases_updated=summary.cases_updated, identifiers=summary.identifiers, persons=summary.persons,
                      keys=summary.keys)  # fmt: skip
+        if summary.cases_added or summary.cases_updated:
+            bump_marker(db, CASES_GENERATION)  # a serving node's scheduler matches the change
 
     db = open_database(ops.home)
     try:
@@ -103,6 +107,7 @@ def _set_status(ops: Operations, case_ref: str, status: str, event: str) -> bool
             return False
         at = ops.now_iso()
         store_cases.set_case_status(db, case.id, status, at)
+        bump_marker(db, CASES_GENERATION)
         sizes = store_cases.case_sizes(db, case.id)
         audit.append(db, event, at=at, subject=f"case:{case.id}", actor=ops.actor, identifiers=sizes.identifiers,
                      persons=sizes.persons, keys=sizes.keys, alerts=sizes.alerts)  # fmt: skip
@@ -131,6 +136,7 @@ def delete(ops: Operations, case_ref: str) -> DeletedCase:
         case = _case(db, case_ref)
         sizes = store_cases.case_sizes(db, case.id)
         store_cases.delete_case(db, case.id)
+        bump_marker(db, CASES_GENERATION)
         audit.append(
             db,
             "case.deleted",

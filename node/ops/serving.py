@@ -4,7 +4,8 @@ Start-up order matters. Sessions a stopped node or a killed ``match`` left runni
 also creates and migrates the database). The worker pool and its forkserver start before standard error is
 teed for the handshake audit, so pool processes keep the original fd 2 (what they write is never lost, and
 they never hold the tee's pipe open at stop), and before gRPC starts its threads. Stopping runs the other way:
-periodic jobs end, sessions get ``grace`` seconds, the tee gives fd 2 back, the pool closes.
+the scheduler starts no new round and gives running ones ``grace`` seconds, the notifier and the periodic jobs
+end, sessions get ``grace`` seconds, the tee gives fd 2 back, the pool closes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from matcher.psi import Blinder
 from node.config.settings import parse_address
 from node.core.workers import ParallelCrypto
 from node.net.handshakes import FLUSH_SECONDS, HandshakeAudit
@@ -22,7 +24,9 @@ from node.net.server import create_server
 from node.net.tls import ConfigWatch
 from node.ops.context import Operations
 from node.ops.matching import close_interrupted_initiators
+from node.ops.notify import Notifier
 from node.ops.periodic import Periodic
+from node.ops.schedule import Scheduler
 from node.store import audit as audit
 from node.store import unit_of_work
 from node.store.retention import purge
@@ -70,11 +74,8 @@ async def serve(
             running = await create_server(watch, address, parallel.blinder())
             host = (address or config.listen).host
             log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
-            jobs = [
-                Periodic(ops, "retention", functools.partial(purge_once, ops, watch), RETENTION_INTERVAL_S),
-                Periodic(ops, "handshake-audit", handshakes.flush, FLUSH_SECONDS),
-            ]
-            for job in jobs:
+            background = _background(ops, watch, handshakes, parallel.blinder(), grace)
+            for job in background:
                 job.start()
             started: list[Companion] = []
             try:
@@ -85,13 +86,32 @@ async def serve(
             finally:
                 for companion in reversed(started):
                     await companion.stop()
-                for job in jobs:
+                for job in background:
                     await job.stop()
                 log.info("stopping: letting running sessions finish for up to %.0f s", grace)
                 await running.stop(grace)
                 log.info("stopped")
         finally:
             handshakes.stop()
+
+
+class _Background(Protocol):
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def _background(
+    ops: Operations, watch: ConfigWatch, handshakes: HandshakeAudit, blinder: Blinder, grace: float
+) -> list[_Background]:
+    """What runs beside the exchange, in the order it stops: the scheduler first (no round starts once
+    stopping begins), then the notifier and the periodic jobs."""
+    return [
+        Scheduler(ops, watch, blinder, grace),
+        Notifier(ops, watch),
+        Periodic(ops, "retention", functools.partial(purge_once, ops, watch), RETENTION_INTERVAL_S),
+        Periodic(ops, "handshake-audit", handshakes.flush, FLUSH_SECONDS),
+    ]
 
 
 def close_interrupted_sessions(ops: Operations) -> None:

@@ -295,3 +295,25 @@ def _console(db: Database) -> None:
         )""",
         "CREATE INDEX proposals_by_status ON proposals(status, kind)",
     )
+
+
+@migration("0006_schedule")
+def _schedule(db: Database) -> None:
+    _run(
+        db,
+        # Small named counters: the case generation (raised by every change to our cases), how far news of
+        # new alerts and requests has gone out, which process runs the scheduler.
+        "CREATE TABLE markers (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        # The scheduler's view of each peer: what its rounds covered, how they went, when the next is due.
+        """CREATE TABLE rounds (
+            peer TEXT PRIMARY KEY,
+            covered INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_cause TEXT,
+            last_at TEXT,
+            last_outcome TEXT,
+            last_error TEXT,
+            next_at TEXT,
+            next_cause TEXT
+        )""",
+    )

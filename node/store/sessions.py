@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from node.core.errors import RemoteError
+from node.core.processes import alive
 
 __all__ = [
     "SessionIdReused",
@@ -19,6 +20,7 @@ __all__ = [
     "close_orphaned_initiators",
     "completed_sessions",
     "finish_session",
+    "initiator_running",
     "keys_blinded_since",
     "keys_charged_since",
     "mark_interrupted",
@@ -130,6 +132,14 @@ def set_own_size(db: Database, session_id: str, peer: str, role: str, own_size: 
     )
 
 
+def initiator_running(db: Database, peer: str) -> bool:
+    """Whether a session we opened with ``peer`` is running now (in any process of this node)."""
+    row = db.conn.execute(
+        "SELECT 1 FROM sessions WHERE peer = ? AND role = 'initiator' AND status = 'running' LIMIT 1", (peer,)
+    ).fetchone()
+    return row is not None
+
+
 def completed_sessions(db: Database, peer: str, role: str) -> int:
     """How many sessions with ``peer`` in ``role`` completed."""
     return db.table("sessions").count_where("peer = ? AND role = ? AND status = 'completed'", [peer, role])
@@ -170,16 +180,6 @@ def claim_session(db: Database, session_id: str, peer: str, role: str) -> None:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def close_orphaned_initiators(db: Database, at: str) -> list[str]:
     """Running sessions whose owning process is gone become 'failed' (interrupted); returns their ids.
 
@@ -191,7 +191,7 @@ def close_orphaned_initiators(db: Database, at: str) -> list[str]:
     closed: list[str] = []
     for row_id, session_id, reason in rows:
         pid = str(reason)[len(_OWNER) :]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
             db.conn.execute(
                 "UPDATE sessions SET status = 'failed', finished_at = ?,"
                 " reason = 'interrupted: the matching process stopped during the session' WHERE id = ?",

@@ -9,49 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 
-from node.config.settings import Address, NodeConfig
+from node.config.settings import Address, NodeConfig, is_loopback
 from node.core.errors import LocalError
 from node.core.home import NodeHome
+from node.core.keyfile import local_key
 from node.web.app import create_app
 
-__all__ = ["ConsoleServer", "console_secret", "is_loopback"]
+__all__ = ["ConsoleServer", "console_secret"]
 
 log = logging.getLogger("casebridge.console")
-_SECRET_BYTES = 32
 
 
 def console_secret(home: NodeHome) -> bytes:
     """The key that signs this node's console cookies, created on first use (owner-only)."""
-    path = home.root / "console.secret"
-    try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except FileNotFoundError:
-        pass
-    except (ValueError, UnicodeDecodeError):
-        raise LocalError(f"{path}: the console secret must be hex on one line; delete it to make a new one") from None
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        secret = secrets.token_bytes(_SECRET_BYTES)
-        handle.write(secret.hex() + "\n")
-    return secret
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return local_key(home.root / "console.secret", "the console secret")
 
 
 class _Server(uvicorn.Server):

@@ -30,6 +30,8 @@ def test_the_example_parses_with_the_node_parser(tmp_path: Path) -> None:
     assert de.policy.key_types == ("phone", "passport") and de.policy.max_set_size == 500000
     assert ro.policy == parsed.policy
     assert parsed.sessions == node_config.SessionLimits()  # the example spells out the defaults
+    assert parsed.schedule == node_config.ScheduleSettings()
+    assert parsed.notify.secret_file == tmp_path / "notify.secret"
 
 
 def test_every_field_is_set_in_the_example() -> None:
@@ -40,6 +42,8 @@ def test_every_field_is_set_in_the_example() -> None:
     assert set(document["sessions"]) == node_config._SESSION_FIELDS
     assert set(document["web"]) == node_config._WEB_FIELDS
     assert set(document["disclosure"]) == node_config._DISCLOSURE_FIELDS
+    assert set(document["schedule"]) == node_config._SCHEDULE_FIELDS
+    assert set(document["notify"]) == node_config._NOTIFY_FIELDS
 
 
 def test_every_field_has_a_comment_above_it() -> None:
@@ -51,4 +55,5 @@ def test_every_field_has_a_comment_above_it() -> None:
             documented.add(field.group(1))
     every = node_config._TOP_FIELDS | node_config._POLICY_FIELDS | node_config._PEER_FIELDS
     every |= node_config._SESSION_FIELDS | node_config._WEB_FIELDS | node_config._DISCLOSURE_FIELDS
-    assert every - {"policy", "peers", "sessions", "web", "disclosure"} <= documented
+    every |= node_config._SCHEDULE_FIELDS | node_config._NOTIFY_FIELDS
+    assert every - {"policy", "peers", "sessions", "web", "disclosure", "schedule", "notify"} <= documented

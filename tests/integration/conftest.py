@@ -44,6 +44,7 @@ __all__ = [
     "LoopThread",
     "cli",
     "cli_parallel",
+    "set_schedule",
 ]
 
 _T = TypeVar("_T")
@@ -178,9 +179,9 @@ class Federation:
         self.ports[code] = server.port
         return server.port
 
-    def serve_subprocess(self, code: str, *extra: str) -> int:
-        """``casebridge serve`` on a free port; returns once it logs that it is serving."""
-        port = free_port()
+    def serve_subprocess(self, code: str, *extra: str, port: int | None = None) -> int:
+        """``casebridge serve`` on ``port`` (a free one if None); returns once it logs that it is serving."""
+        port = port or free_port()
         log_path = self.root / f"{code}.serve.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -270,6 +271,14 @@ def _build_template(root: Path) -> None:
             calls += [(root / code, ["cases", "import", str(CASES / f"{code}.jsonl")]) for code in AGENCIES]
         calls.append((root / OUTSIDER, _pin(root, AGENCIES[round_])))
         cli_parallel(calls)
+    # Tests run their sessions themselves; the ones about scheduled rounds turn them on.
+    for code in (*AGENCIES, OUTSIDER):
+        set_schedule(root / code, enabled=False)
+
+
+def set_schedule(home: Path, **schedule: Any) -> None:
+    """Set fields of a node's ``[schedule]`` table."""
+    update_config(NodeHome(home), lambda document: document.setdefault("schedule", {}).update(schedule))
 
 
 def _pin(root: Path, peer: str) -> list[str]:

@@ -298,3 +298,41 @@ def test_a_home_without_a_node_is_refused_and_left_untouched(tmp_path: Path, arg
     assert "no casebridge node here" in done.stderr
     assert "Traceback" not in done.stderr
     assert list(empty.iterdir()) == []  # no database created by accident
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ("[schedule]\nafter_import = 0\n", "schedule.after_import: expected a positive whole number"),
+        ('[schedule]\ninterval = "15m"\n', "schedule.interval: expected a positive whole number"),
+        ('[schedule]\nenabled = "yes"\n', "schedule.enabled: expected true or false"),
+        ("[schedule]\nevery = 5\n", "schedule.every: unknown field"),
+        (
+            '[notify]\nwebhook = "http://alerts.example.org/hook"\n',
+            "notify.webhook: plain http is allowed to a loopback",
+        ),
+        ('[notify]\nwebhook = "ftp://example.org/"\n', "notify.webhook: expected an https:// address"),
+        ('[notify]\nwebhook = "https://u:p@example.org/"\n', "notify.webhook: put no user name or password"),
+        ('[notify]\nsecret_file = "n.key"\n', "notify.secret_file: set notify.webhook too"),
+    ],
+)
+def test_bad_schedule_and_notify_settings_name_the_field(nodes: tuple[Path, Path], table: str, problem: str) -> None:
+    nl, _ = nodes
+    config = NodeHome(nl).config
+    config.write_text(config.read_text() + "\n" + table)
+    done = cli(nl, "schedule", "status", ok=False)
+    assert str(config) in done.stderr and problem in done.stderr, done.stderr
+
+
+def test_schedule_and_notify_settings_are_read(nodes: tuple[Path, Path]) -> None:
+    nl, _ = nodes
+    home = NodeHome(nl)
+    defaults = load_config(home)
+    assert (defaults.schedule.enabled, defaults.schedule.after_import, defaults.schedule.interval) == (True, 30, 900)
+    assert defaults.notify.webhook is None
+    home.config.write_text(home.config.read_text() + '\n[schedule]\nafter_import = 5\ninterval = 60\n'
+                           '\n[notify]\nwebhook = "http://127.0.0.1:8080/hook"\n')  # fmt: skip
+    config = load_config(home)
+    assert (config.schedule.after_import, config.schedule.interval) == (5, 60)
+    assert config.notify.webhook == "http://127.0.0.1:8080/hook"
+    assert config.notify.secret_file == nl / "notify.secret"
