@@ -19,6 +19,7 @@ from node.matching.elements import SessionInput, load_session_input
 from node.matching.link import Ending, LinkBroken, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_refused, record_started
 from node.store import open_database, transaction
+from node.store.schedule import CASES_GENERATION, marker
 from node.store.sessions import (
     claim_session,
     initiator_running,
@@ -207,6 +208,7 @@ async def check_and_reserve(
 def load(home: NodeHome, suite: str, peer: Peer, session: SessionFacts) -> SessionInput:
     """Our elements for a session ``peer`` opened, charged to the work we do for it in 24 hours."""
     db = open_database(home)
+    generation = marker(db, CASES_GENERATION) or 0  # read first: a change after it counts as not covered
     session_input = load_session_input(db, suite, session.key_types)
     own = len(session_input.elements)
     with transaction(db):
@@ -216,13 +218,14 @@ def load(home: NodeHome, suite: str, peer: Peer, session: SessionFacts) -> Sessi
                 f"this node has blinded {done} of the {peer.policy.daily_work} keys it blinds for "
                 f"{peer.code}'s sessions in 24 hours; try again later"
             )
-        set_own_size(db, session.session_id, session.peer, session.role, own)
+        set_own_size(db, session.session_id, session.peer, session.role, own, generation)
     return session_input
 
 
 def prepare_initiator(home: NodeHome, peer: Peer, session: SessionFacts, suite: str) -> tuple[SessionInput, int]:
     """Our elements, and how many keys we still accept from ``peer`` in this 24-hour window (-1: none)."""
     db = open_database(home)
+    generation = marker(db, CASES_GENERATION) or 0
     session_input = load_session_input(db, suite, session.key_types)
     policy = peer.policy
     with transaction(db):
@@ -232,6 +235,7 @@ def prepare_initiator(home: NodeHome, peer: Peer, session: SessionFacts, suite: 
             return session_input, -1
         record_started(db, session, 0)
         claim_session(db, session.session_id, session.peer, session.role)
+        set_own_size(db, session.session_id, session.peer, session.role, len(session_input.elements), generation)
     return session_input, min(policy.max_set_size, left)
 
 

@@ -6,8 +6,9 @@ looks at it once a second. For each configured peer the next round is due:
 
 * at once when no mutual session with the peer has ever completed (the first comparison when a partner
   connects);
-* ``[schedule] after_import`` seconds after it first saw a generation its rounds with that peer have not
-  covered, so a burst of imports costs one round;
+* ``[schedule] after_import`` seconds after it first saw a generation that no completed mutual session with
+  that peer has covered (each session records the generation its elements were loaded at, in either role),
+  so a burst of imports costs one round and a change the peer's own session already matched costs none;
 * ``[schedule] interval`` seconds after the last completed mutual session with the peer, in either role
   (a session the peer opened compared both whole sets too), to catch up with the peer's changes;
 * after a failed round, only on a backoff of 5 s doubling up to the interval, whatever changed meanwhile,
@@ -89,7 +90,7 @@ def _parse(text: str) -> datetime:
 class _View:
     generation: int
     rows: dict[str, store.RoundRow]
-    last_done: dict[str, str]
+    last_done: dict[str, tuple[str, int]]  # finished at, generation covered
     busy: set[str]
 
 
@@ -166,11 +167,13 @@ class Scheduler:
             if code in self._running:
                 continue
             row = view.rows.get(code, store.RoundRow(code))
+            done, covered = view.last_done.get(code, (None, 0))
+            if covered > row.covered:  # a session the peer opened, or one typed by hand, covered it
+                row = replace(row, covered=covered)
             if view.generation > row.covered:
                 self._changed_seen.setdefault(code, now)
             else:
                 self._changed_seen.pop(code, None)
-            done = view.last_done.get(code)
             due = plan(row, view.generation, self._changed_seen.get(code), None if done is None else _parse(done),
                        now, config.schedule)  # fmt: skip
             waiting = due.at <= now and code in view.busy

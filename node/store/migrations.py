@@ -316,4 +316,6 @@ def _schedule(db: Database) -> None:
             next_at TEXT,
             next_cause TEXT
         )""",
+        # The case generation a session's own elements were loaded at: what a completed session covered.
+        "ALTER TABLE sessions ADD COLUMN generation INTEGER",
     )

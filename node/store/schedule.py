@@ -126,10 +126,12 @@ def last_sessions(db: Database) -> dict[str, LastSession]:
     return {row[0]: LastSession(*row) for row in rows}
 
 
-def last_completed(db: Database) -> dict[str, str]:
-    """When the last completed mutual session with each peer ended, in either role: it compared both whole
-    current sets, so a catch-up round is due only an interval after it."""
+def last_completed(db: Database) -> dict[str, tuple[str, int]]:
+    """Per peer, when the last completed mutual session with it ended, in either role, and the highest case
+    generation such a session covered. A mutual session compares both whole current sets: a catch-up
+    round is due only an interval after it, and a change it covered needs no round of its own."""
     rows = db.conn.execute(
-        "SELECT peer, MAX(finished_at) FROM sessions WHERE status = 'completed' AND mode = 'mutual' GROUP BY peer"
+        "SELECT peer, MAX(finished_at), COALESCE(MAX(generation), 0) FROM sessions"
+        " WHERE status = 'completed' AND mode = 'mutual' GROUP BY peer"
     ).fetchall()
-    return {str(row[0]): str(row[1]) for row in rows}
+    return {str(row[0]): (str(row[1]), int(row[2])) for row in rows}

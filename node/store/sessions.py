@@ -124,11 +124,13 @@ def keys_blinded_since(db: Database, peer: str, since: str) -> int:
     return int(row[0])
 
 
-def set_own_size(db: Database, session_id: str, peer: str, role: str, own_size: int) -> None:
-    """Record a running session's own size once it is known, so concurrent sessions see its work."""
+def set_own_size(db: Database, session_id: str, peer: str, role: str, own_size: int, generation: int) -> None:
+    """Record a running session's own size once it is known, so concurrent sessions see its work, and the
+    case generation its elements were loaded at."""
     db.conn.execute(
-        "UPDATE sessions SET own_size = ? WHERE session_id = ? AND peer = ? AND role = ? AND status = 'running'",
-        (own_size, session_id, peer, role),
+        "UPDATE sessions SET own_size = ?, generation = ?"
+        " WHERE session_id = ? AND peer = ? AND role = ? AND status = 'running'",
+        (own_size, generation, session_id, peer, role),
     )
 
 

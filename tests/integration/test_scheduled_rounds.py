@@ -129,3 +129,27 @@ def test_status_without_a_serving_node_says_so(idle_federation: Federation) -> N
     assert document["running"] is False and document["after_import"] == 30 and document["interval"] == 900
     assert {p["peer"] for p in document["peers"]} == {DE, "RO-DIICOT"}
     assert all(p["next_at"] is None for p in document["peers"])
+
+
+def test_a_change_the_peers_session_already_matched_costs_no_round_of_its_own(
+    idle_federation: Federation, tmp_path: Path
+) -> None:
+    fed = idle_federation
+    ports = {NL: free_port(), DE: free_port()}
+    fed.ports.update(ports)
+    fed.publish_addresses()
+    set_schedule(fed.home(NL), enabled=True, after_import=3600, interval=7200)  # NL would wait an hour
+    set_schedule(fed.home(DE), enabled=True, after_import=1, interval=7200)
+    for code in (NL, DE):
+        fed.serve_subprocess(code, port=ports[code])
+    wait_until(lambda: _peer_status(fed, NL, DE)["next_cause"] == "interval", WITHIN_S, "the first round")
+
+    fed.cli(NL, "cases", "import", str(_case(tmp_path / "nl.jsonl", "NL-SCHED-2", SHARED_PHONE)))
+    wait_until(lambda: _peer_status(fed, NL, DE)["next_cause"] == "cases changed", WITHIN_S, "NL to plan a round")
+    fed.cli(DE, "cases", "import", str(_case(tmp_path / "de.jsonl", "DE-SCHED-2", SHARED_PHONE)))
+    # DE's round (after its own change) loads NL's current set too: NL's change is matched by it ...
+    wait_until(lambda: _alerts_of_case(fed, NL, "NL-SCHED-2"), WITHIN_S, "NL's alert from DE's round")
+    # ... so NL plans no round of its own for it, only the next catch-up.
+    wait_until(lambda: _peer_status(fed, NL, DE)["next_cause"] == "interval", WITHIN_S, "NL to drop its round")
+    initiated = [s for s in _sessions(fed, NL) if s[0] == DE and s[1] == "initiator" and s[2] == "completed"]
+    assert len(initiated) <= 1  # at most the first round; none for the change

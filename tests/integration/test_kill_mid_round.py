@@ -1,0 +1,99 @@
+"""A node killed (SIGKILL) in the middle of a scheduled full round: after its restart the next round
+completes, every alert is there once, none is lost or doubled, and both audit chains verify.
+
+Real ``casebridge serve`` processes with scheduling on at NL-NP only, so NL-NP opens the round and DE-BKA
+answers; either one is killed while the round's session runs.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+from collections import Counter
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from node.net.local import free_port
+from tests.integration.conftest import Federation, set_schedule
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(300)
+
+NL, DE = "NL-NP", "DE-BKA"
+CASES = 2_500
+PHONES_PER_CASE = 10  # 25,000 keys a side: a session of a few seconds, long enough to be cut
+SHARED = 60  # the first SHARED cases of each side share one phone with the other side's case of that number
+
+
+def _phone(block: int, n: int) -> str:
+    return f"+31 6 {block}{n:07d}"
+
+
+def _case_file(path: Path, prefix: str, block: int) -> Path:
+    with path.open("w", encoding="utf-8") as out:
+        for case in range(CASES):
+            phones = [_phone(block, case * PHONES_PER_CASE + i) for i in range(PHONES_PER_CASE)]
+            if case < SHARED:
+                phones[0] = _phone(5, case)
+            identifiers = [{"type": "phone", "value": p} for p in phones]
+            record = {"case_ref": f"{prefix}-{case:05d}", "title": "t", "summary": "s", "contact": "c",
+                      "opened": "2026-11-01", "identifiers": identifiers}  # fmt: skip
+            out.write(json.dumps(record) + "\n")
+    return path
+
+
+def _sessions(fed: Federation, code: str) -> list[tuple[str, str, str | None]]:
+    """(role, status, reason) of the sessions between NL-NP and DE-BKA, in order."""
+    peer = DE if code == NL else NL
+    with closing(sqlite3.connect(fed.home(code) / "casebridge.db")) as conn:
+        return conn.execute("SELECT role, status, reason FROM sessions WHERE peer = ? ORDER BY id", (peer,)).fetchall()
+
+
+def _alerted_cases(fed: Federation, code: str, peer: str) -> Counter[str]:
+    return Counter(a["case_ref"] for a in fed.alerts(code) if a["peer"] == peer and a["match_state"] == "current")
+
+
+@pytest.mark.parametrize("victim", [NL, DE], ids=["initiator-killed", "responder-killed"])
+def test_a_round_cut_by_sigkill_is_made_good_by_the_next_one(
+    idle_federation: Federation, tmp_path: Path, victim: str
+) -> None:
+    fed = idle_federation
+    fed.cli_parallel([
+        (NL, ["cases", "import", str(_case_file(tmp_path / "nl.jsonl", "NLK", 2))]),
+        (DE, ["cases", "import", str(_case_file(tmp_path / "de.jsonl", "DEK", 3))]),
+    ])  # fmt: skip
+    ports = {NL: free_port(), DE: free_port()}
+    fed.ports.update(ports)
+    fed.publish_addresses()
+    set_schedule(fed.home(NL), enabled=True, after_import=1, interval=3600)
+    fed.serve_subprocess(DE, port=ports[DE])
+    fed.serve_subprocess(NL, port=ports[NL])
+
+    # Cut the first round while both sides hold it open.
+    wait_until(lambda: ("responder", "running", None) in _sessions(fed, DE), 60, "DE answering NL's round")
+    fed.processes[victim].send_signal(signal.SIGKILL)
+    fed.processes[victim].wait(timeout=30)
+    assert not [s for s in _sessions(fed, DE) if s[1] == "completed"], "the round ended before the kill"
+    fed.serve_subprocess(victim, port=ports[victim])
+
+    def made_good() -> bool:
+        return any(s[:2] == ("initiator", "completed") for s in _sessions(fed, NL)) and any(
+            s[:2] == ("responder", "completed") for s in _sessions(fed, DE)
+        )
+
+    wait_until(made_good, 120, "the next round to complete at both nodes")
+    # The cut session is on record at the killed node as interrupted, at the other as failed.
+    cut = [s for s in _sessions(fed, victim) if s[1] == "failed" and "interrupted" in (s[2] or "")]
+    assert len(cut) == 1, _sessions(fed, victim)
+    survivor = DE if victim == NL else NL
+    assert [s[1] for s in _sessions(fed, survivor)][:1] == ["failed"], _sessions(fed, survivor)
+    assert not [s for code in (NL, DE) for s in _sessions(fed, code) if s[1] == "running"]
+    expected = {f"NLK-{i:05d}" for i in range(SHARED)}, {f"DEK-{i:05d}" for i in range(SHARED)}
+    for code, peer, cases in ((NL, DE, expected[0]), (DE, NL, expected[1])):
+        alerted = _alerted_cases(fed, code, peer)
+        assert set(alerted) >= cases and all(n == 1 for n in alerted.values()), (code, alerted)
+    for code in (NL, DE):
+        fed.cli(code, "audit", "verify")
