@@ -34,6 +34,7 @@ from node.config.settings import NotifySettings
 from node.core.errors import EXPECTED_ERRORS, LocalError
 from node.core.keyfile import local_key
 from node.net.tls import ConfigWatch
+from node.ops.background import Background, backoff
 from node.ops.context import Operations
 from node.store import reading, unit_of_work
 from node.store import schedule as store
@@ -43,7 +44,6 @@ __all__ = ["MAX_IDS", "News", "Notifier", "WebhookFailed", "sign"]
 log = logging.getLogger("casebridge.notify")
 
 POLL_S = 2.0
-RETRY_FIRST_S = 5.0
 RETRY_MAX_S = 300.0
 MAX_IDS = 500
 POST_TIMEOUT_S = 10.0
@@ -73,32 +73,23 @@ def sign(key: bytes, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-class Notifier:
+class Notifier(Background):
     """Looks for news while the node serves; logs it and, if configured, posts it to the webhook."""
 
+    task_name = "notifier"
+
     def __init__(self, ops: Operations, watch: ConfigWatch) -> None:
+        super().__init__()
         self.ops = ops
         self.watch = watch
         self.delivered = 0  # batches told (tests wait on these)
         self._pending: News | None = None
         self._failures = 0
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="notifier")
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._stopping.set()
-        await self._task
-        self._task = None
 
     async def _loop(self) -> None:
         with contextlib.suppress(*EXPECTED_ERRORS):
             await asyncio.to_thread(self._start_marks)
-        while not self._stopping.is_set():
+        while not self.stopping:
             try:
                 await self.run_once()
             except EXPECTED_ERRORS as exc:  # a locked store, an unreadable key: logged, tried again
@@ -107,13 +98,7 @@ class Notifier:
             except Exception as exc:  # supervision: the next look still happens
                 self._failures += 1
                 log.error("notifications failed (unexpected error %s)", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._delay())
-
-    def _delay(self) -> float:
-        if not self._failures:
-            return POLL_S
-        return min(RETRY_MAX_S, RETRY_FIRST_S * 2.0 ** min(self._failures - 1, 30))
+            await self.pause(backoff(self._failures, RETRY_MAX_S) if self._failures else POLL_S)
 
     def _start_marks(self) -> None:
         with unit_of_work(self.ops.home) as db:

@@ -11,11 +11,11 @@ thread) and ends the schedule, so nothing runs after serving ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from node.core.errors import EXPECTED_ERRORS
+from node.ops.background import Background
 from node.ops.context import Operations
 from node.store import audit as audit
 from node.store import unit_of_work
@@ -25,10 +25,12 @@ __all__ = ["Periodic"]
 log = logging.getLogger("casebridge.server")
 
 
-class Periodic:
+class Periodic(Background):
     """Run ``job`` now and then every ``interval`` seconds until stopped; failures never end the schedule."""
 
     def __init__(self, ops: Operations, name: str, job: Callable[[], None], interval: float) -> None:
+        super().__init__()
+        self.task_name = f"periodic-{name}"
         self.ops = ops
         self.name = name
         self.job = job
@@ -37,24 +39,11 @@ class Periodic:
         self.failures = 0
         self.recorded_failures = 0
         self._unrecorded: list[str] = []
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"periodic-{self.name}")
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._stopping.set()
-        await self._task
-        self._task = None
 
     async def _loop(self) -> None:
-        while not self._stopping.is_set():
+        while not self.stopping:
             await self.run_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            await self.pause(self.interval)
 
     async def run_once(self) -> None:
         if self._unrecorded:

@@ -35,6 +35,7 @@ from node.core.errors import EXPECTED_ERRORS
 from node.core.processes import alive
 from node.net.client import match_peer
 from node.net.tls import ConfigWatch
+from node.ops.background import BACKOFF_FIRST_S, Background, backoff
 from node.ops.context import Operations
 from node.ops.matching import close_interrupted_initiators
 from node.store import reading, unit_of_work
@@ -44,14 +45,7 @@ __all__ = ["BACKOFF_FIRST_S", "Due", "PeerSchedule", "ScheduleStatus", "Schedule
 
 log = logging.getLogger("casebridge.schedule")
 
-BACKOFF_FIRST_S = 5.0
 TICK_S = 1.0
-
-
-def backoff(failures: int, interval: int) -> float:
-    """Seconds from a failed round to the next try: 5 s, doubling with each failure in a row, at most
-    ``interval``."""
-    return min(float(interval), BACKOFF_FIRST_S * 2.0 ** min(max(failures, 1) - 1, 30))
 
 
 @dataclass(frozen=True)
@@ -94,10 +88,13 @@ class _View:
     busy: set[str]
 
 
-class Scheduler:
+class Scheduler(Background):
     """Runs rounds with every configured peer as they fall due, on the serving node's event loop."""
 
+    task_name = "scheduler"
+
     def __init__(self, ops: Operations, watch: ConfigWatch, blinder: Blinder, grace: float) -> None:
+        super().__init__()
         self.ops = ops
         self.watch = watch
         self.blinder = blinder
@@ -105,20 +102,13 @@ class Scheduler:
         self.rounds_finished = 0
         self._changed_seen: dict[str, datetime] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._problem: str | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="scheduler")
 
     async def stop(self) -> None:
         """No new round starts; running ones get ``grace`` seconds, then are cancelled (and recorded so)."""
         if self._task is None:
             return
-        self._stopping.set()
-        await self._task
-        self._task = None
+        await super().stop()
         if self._running:
             _, pending = await asyncio.wait(list(self._running.values()), timeout=self.grace)
             for task in pending:
@@ -129,7 +119,7 @@ class Scheduler:
 
     async def _loop(self) -> None:
         await asyncio.to_thread(self._claim, os.getpid())
-        while not self._stopping.is_set():
+        while not self.stopping:
             try:
                 await self._tick()
                 self._report(None)
@@ -137,8 +127,7 @@ class Scheduler:
                 self._report(str(exc))
             except Exception as exc:  # supervision: the schedule goes on
                 self._report(f"unexpected error ({type(exc).__name__})")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), TICK_S)
+            await self.pause(TICK_S)
 
     def _report(self, problem: str | None) -> None:
         if problem != self._problem and problem is not None:

@@ -22,6 +22,7 @@ from node.core.workers import ParallelCrypto
 from node.net.handshakes import FLUSH_SECONDS, HandshakeAudit
 from node.net.server import create_server
 from node.net.tls import ConfigWatch
+from node.ops.background import Background
 from node.ops.context import Operations
 from node.ops.matching import close_interrupted_initiators
 from node.ops.notify import Notifier
@@ -95,15 +96,9 @@ async def serve(
             handshakes.stop()
 
 
-class _Background(Protocol):
-    def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
 def _background(
     ops: Operations, watch: ConfigWatch, handshakes: HandshakeAudit, blinder: Blinder, grace: float
-) -> list[_Background]:
+) -> list[Background]:
     """What runs beside the exchange, in the order it stops: the scheduler first (no round starts once
     stopping begins), then the notifier and the periodic jobs."""
     return [
