@@ -12,7 +12,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +77,11 @@ def test_a_scheduled_round_waits_while_the_peer_holds_a_session_open(
     wait_until(lambda: _round(fed, NL, DE)["failures"] > before, 60, "NL's next round after the wait")
 
 
-def test_two_nodes_opening_at_once_run_the_session_of_the_one_whose_code_sorts_first(
-    federation: Federation,
-) -> None:
-    fed = federation
+@asynccontextmanager
+async def _held_open(fed: Federation, caller: str, callee: str) -> AsyncIterator[None]:
+    """A session ``caller`` opens with ``callee`` that stays running until the block ends: a server with the
+    callee's own certificate takes the call and never answers, as when the two nodes open sessions with
+    each other at the same moment. The callee's real address is put back for the block."""
     release = asyncio.Event()
 
     async def silent(request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
@@ -88,29 +89,48 @@ def test_two_nodes_opening_at_once_run_the_session_of_the_one_whose_code_sorts_f
         await context.abort(grpc.StatusCode.UNAVAILABLE, "going away")
         yield b""  # never reached: makes this an async generator
 
-    async def scenario() -> None:
-        # A server with NL's own certificate that takes DE's call and never answers: DE's session with NL
-        # stays running, as when the two nodes open sessions with each other at the same moment.
-        server = grpc.aio.server()
-        handler = grpc.method_handlers_generic_handler(
-            "casebridge.v1.Exchange", {"Match": grpc.stream_stream_rpc_method_handler(silent)}
-        )
-        server.add_generic_rpc_handlers((handler,))
-        port = server.add_secure_port("127.0.0.1:0", server_credentials(ConfigWatch(NodeHome(fed.home(NL)))))
-        await server.start()
-        fed.ports[NL] = port
+    server = grpc.aio.server()
+    handler = grpc.method_handlers_generic_handler(
+        "casebridge.v1.Exchange", {"Match": grpc.stream_stream_rpc_method_handler(silent)}
+    )
+    server.add_generic_rpc_handlers((handler,))
+    real_port = fed.ports[callee]
+    fed.ports[callee] = server.add_secure_port(
+        "127.0.0.1:0", server_credentials(ConfigWatch(NodeHome(fed.home(callee))))
+    )
+    await server.start()
+    held = None
+    try:
         await asyncio.to_thread(fed.publish_addresses)
-        held = fed.start_match(DE, NL)
+        held = fed.start_match(caller, callee)
         await async_wait_until(
-            lambda: any(p == NL and r == "initiator" and s == "running" for p, r, s, _ in _sessions(fed.home(DE))),
+            lambda: any(
+                p == callee and r == "initiator" and s == "running" for p, r, s, _ in _sessions(fed.home(caller))
+            ),
             30,
-            "DE's session to run",
+            f"{caller}'s session to run",
         )
-        refused = await asyncio.to_thread(fed.match, NL, DE)
-        assert refused.status == "failed" and "running a session with NL-NP itself" in (refused.error or ""), refused
+        fed.ports[callee] = real_port
+        await asyncio.to_thread(fed.publish_addresses)
+        yield
+    finally:
         release.set()
-        await asyncio.wrap_future(held)
+        if held is not None:
+            await asyncio.wrap_future(held)
         await server.stop(0)
+
+
+def test_two_nodes_opening_at_once_run_the_session_of_the_one_whose_code_sorts_first(
+    federation: Federation,
+) -> None:
+    fed = federation
+
+    async def scenario() -> None:
+        async with _held_open(fed, DE, NL):  # DE's own session with NL runs
+            refused = await asyncio.to_thread(fed.match, NL, DE)
+            assert refused.status == "failed" and "running a session with NL-NP itself" in (refused.error or ""), (
+                refused
+            )
 
     fed.loop.run(scenario(), timeout=120)
     refusals = [d for e, d in fed.audit_details(DE) if e == "session.refused"]
@@ -122,36 +142,10 @@ def test_two_nodes_opening_at_once_run_the_session_of_the_one_whose_code_sorts_f
 def test_the_node_whose_code_sorts_later_accepts_while_its_own_session_runs(federation: Federation) -> None:
     """The rule has one winner: NL (sorting later) keeps answering DE while NL's own session runs."""
     fed = federation
-    release = asyncio.Event()
-
-    async def silent(request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
-        await release.wait()
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "going away")
-        yield b""
 
     async def scenario() -> None:
-        server = grpc.aio.server()
-        handler = grpc.method_handlers_generic_handler(
-            "casebridge.v1.Exchange", {"Match": grpc.stream_stream_rpc_method_handler(silent)}
-        )
-        server.add_generic_rpc_handlers((handler,))
-        real_port = fed.ports[DE]
-        port = server.add_secure_port("127.0.0.1:0", server_credentials(ConfigWatch(NodeHome(fed.home(DE)))))
-        await server.start()
-        fed.ports[DE] = port
-        await asyncio.to_thread(fed.publish_addresses)
-        held = fed.start_match(NL, DE)
-        await async_wait_until(
-            lambda: any(p == DE and r == "initiator" and s == "running" for p, r, s, _ in _sessions(fed.home(NL))),
-            30,
-            "NL's session to run",
-        )
-        fed.ports[DE] = real_port
-        await asyncio.to_thread(fed.publish_addresses)
-        accepted = await asyncio.to_thread(fed.match, DE, NL)
-        assert accepted.status == "completed", accepted
-        release.set()
-        await asyncio.wrap_future(held)
-        await server.stop(0)
+        async with _held_open(fed, NL, DE):  # NL's own session with DE runs
+            accepted = await asyncio.to_thread(fed.match, DE, NL)
+            assert accepted.status == "completed", accepted
 
     fed.loop.run(scenario(), timeout=120)
