@@ -30,6 +30,12 @@ class Open:
     set_size: int
     public_key: bytes = b""
     protocol_version: int = PROTOCOL_VERSION
+    # Key epochs (matcher/psi/epoch.py): a 16-byte epoch id asks the responder to keep what it needs for
+    # delta sessions (a full session) or names the epoch a delta continues; ``removed`` are the positions,
+    # strictly ascending, of the initiator's elements a delta withdraws.
+    epoch_id: bytes = b""
+    delta: bool = False
+    removed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class Accept:
     set_size: int
     tag_length: int
     protocol_version: int = PROTOCOL_VERSION
+    # The responder keeps this session's material for the epoch the Open named (a delta always has it).
+    epoch_kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,11 +75,14 @@ class Result:
 
     Mutual mode: ``positions`` are the positions, in the order the initiator sent its elements, of its
     elements that matched (strictly ascending) and ``intersection_size`` is their number. Count-only
-    mode: ``positions`` is empty.
+    mode: ``positions`` is empty. A delta session: ``positions`` are the initiator positions that match now
+    and did not before, ``dropped`` those that matched and no longer do (withdrawn ones are not listed), and
+    ``intersection_size`` counts every match of the epoch after this delta.
     """
 
     intersection_size: int
     positions: tuple[int, ...] = ()
+    dropped: tuple[int, ...] = ()
 
 
 Message = Open | Accept | Elements | Tags | Result

@@ -155,6 +155,7 @@ class PsiSession:
         max_peer_set_size: int = 10_000_000,
         chunk_size: int = DEFAULT_CHUNK,
         blinder: Blinder = blind_in_process,
+        key: BlindingKey | None = None,
     ) -> None:
         if role is Role.INITIATOR and mode is None:
             raise LocalProtocolError("the initiator must choose a mode")
@@ -168,7 +169,8 @@ class PsiSession:
         self._chunk = chunk_size
         self._blinder = blinder
         self._random = random_bytes
-        self._key = BlindingKey.generate(random_bytes)
+        # A fresh scalar per session, unless an epoch supplies the one it keeps (matcher/psi/epoch.py).
+        self._key = BlindingKey.generate(random_bytes) if key is None else key
         self._positions: dict[bytes, list[int]] = {}
         for index, element in enumerate(elements):
             if len(element) != suite.element_length:
@@ -213,7 +215,7 @@ class PsiSession:
         if self.role is not Role.INITIATOR or self.state is not State.IDLE:
             self._fail(LocalProtocolError(f"start() is not allowed for a {self.role.value} in {self.state.value}"))
         assert self.mode is not None
-        self._outbox.append(Open(self.suite.name, self.mode, self.own_size, self._key.public_key()))
+        self._outbox.append(self._open_message())
         self.state = State.AWAIT_ACCEPT
 
     def receive(self, message: Message) -> list[Event]:
@@ -302,12 +304,13 @@ class PsiSession:
         check_open(message, self.suite)
         if message.mode not in self._allowed_modes:
             raise PolicyRefused(f"mode {message.mode.value} is not allowed")
+        self._check_open_epoch(message)
         self._check_peer_size(message.set_size)
         self.mode = message.mode
         self._peer_key = message.public_key
-        self.tag_length = tag_length_for(message.set_size, self.own_size + CANARIES)
+        self.tag_length = self._tag_length_for(message)
         self._arrange_with_canaries()
-        self._outbox.append(Accept(self.suite.name, self.mode, self.own_size, self.tag_length))
+        self._outbox.append(self._accept_message())
         self.state = State.EXCHANGE
         return [PeerAnnounced(self.mode, self.peer_size)]
 
@@ -320,8 +323,7 @@ class PsiSession:
         if message.suite != self.suite.name or message.mode is not self.mode:
             raise RemoteProtocolError("the peer accepted a different suite or mode than we opened")
         self._check_peer_size(message.set_size)
-        if message.tag_length != tag_length_for(self.own_size, message.set_size + CANARIES):
-            raise RemoteProtocolError("the peer chose a tag length that does not fit the announced sizes")
+        self._check_accept_epoch(message)
         self.tag_length = message.tag_length
         self._sending = self._arrange(list(self._real))
         self.state = State.EXCHANGE
@@ -366,6 +368,8 @@ class PsiSession:
     def _on_result(self, message: Result) -> list[Event]:
         if not self.awaiting_result:
             raise RemoteProtocolError("the peer sent its result before it had all our answers")
+        if message.dropped:
+            raise RemoteProtocolError("only a delta session's result drops positions")
         assert self.mode is not None
         size = message.intersection_size
         limit = min(self.own_size, self.peer_size)
@@ -384,6 +388,31 @@ class PsiSession:
         self.result = PsiResult(self.mode, self.own_size, self.peer_size, size, matched)
         self.state = State.DONE
         return [SessionCompleted(self.result)]
+
+    # -- what an epoch changes (matcher/psi/epoch.py overrides these) ---------------------------------
+
+    def _open_message(self) -> Open:
+        assert self.mode is not None
+        return Open(self.suite.name, self.mode, self.own_size, self._key.public_key())
+
+    def _check_open_epoch(self, message: Open) -> None:
+        """A plain responder runs an epoch's full session as any full session (keeping nothing) and
+        cannot continue an epoch it never kept."""
+        if message.delta:
+            raise PolicyRefused("a delta session needs an epoch this node keeps with the peer")
+
+    def _tag_length_for(self, message: Open) -> int:
+        return tag_length_for(message.set_size, self.own_size + CANARIES)
+
+    def _accept_message(self) -> Accept:
+        assert self.mode is not None
+        return Accept(self.suite.name, self.mode, self.own_size, self.tag_length)
+
+    def _check_accept_epoch(self, message: Accept) -> None:
+        if message.epoch_kept:
+            raise RemoteProtocolError("the peer kept an epoch we did not ask for")
+        if message.tag_length != tag_length_for(self.own_size, message.set_size + CANARIES):
+            raise RemoteProtocolError("the peer chose a tag length that does not fit the announced sizes")
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -450,6 +479,13 @@ class PsiSession:
             missed = sum(1 for tag in expected if tag not in present)
         if missed:
             self._fail(PeerMisbehaved(f"peer-misbehaved: its answers missed {missed} of our {CANARIES} canaries"))
+        self.result = self._decide()
+        self.state = State.DONE
+        return [SessionCompleted(self.result)]
+
+    def _decide(self) -> PsiResult:
+        """Responder, canaries checked: what matched; queues (but does not release) the Result."""
+        assert self.mode is not None
         matched: frozenset[int] | None = None
         if self.mode is Mode.MUTUAL:
             own_hits: list[int] = []
@@ -466,9 +502,7 @@ class PsiSession:
             # Shuffled answers: only how many of them are among the initiator's doubly blinded elements.
             size = len(set(self._answers) & self._peer_tags.keys())
             self._result_message = Result(size)
-        self.result = PsiResult(self.mode, self.own_size, self.peer_size, size, matched)
-        self.state = State.DONE
-        return [SessionCompleted(self.result)]
+        return PsiResult(self.mode, self.own_size, self.peer_size, size, matched)
 
     def _check_error(self) -> None:
         if self.error is not None:
