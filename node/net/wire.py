@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from matcher.psi import Accept, Elements, Message, Mode, Open, RemoteProtocolError, Result, Tags
+from matcher.psi.epoch import EPOCH_ID_LENGTH
 from node.core.errors import LocalError
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
@@ -73,6 +74,9 @@ def encode(message: Message, header: SessionHeader | None = None) -> pb.PsiFrame
                 federation_proof=header.federation_proof,
                 protocol_version=message.protocol_version,
                 public_key=message.public_key,
+                epoch_id=message.epoch_id,
+                delta=message.delta,
+                removed=_positions_blob(message.removed),
             )
         )
     if header is not None:
@@ -85,13 +89,19 @@ def encode(message: Message, header: SessionHeader | None = None) -> pb.PsiFrame
                 set_size=message.set_size,
                 tag_length=message.tag_length,
                 protocol_version=message.protocol_version,
+                epoch_kept=message.epoch_kept,
             )
         )
     if isinstance(message, Elements):
         return pb.PsiFrame(elements=pb.Elements(data=message.data))
     if isinstance(message, Result):
-        positions = b"".join(p.to_bytes(_POSITION_BYTES, "big") for p in message.positions)
-        return pb.PsiFrame(result=pb.Result(intersection_size=message.intersection_size, positions=positions))
+        return pb.PsiFrame(
+            result=pb.Result(
+                intersection_size=message.intersection_size,
+                positions=_positions_blob(message.positions),
+                dropped=_positions_blob(message.dropped),
+            )
+        )
     return pb.PsiFrame(tags=pb.Tags(data=message.data))
 
 
@@ -116,6 +126,7 @@ def decode(frame: pb.PsiFrame) -> Message:
             set_size=_set_size(accept.set_size),
             tag_length=_tag_length(accept.tag_length),
             protocol_version=_version(accept.protocol_version),
+            epoch_kept=accept.epoch_kept,
         )
     if kind == "elements":
         return Elements(data=frame.elements.data)
@@ -137,7 +148,12 @@ def decode_open(frame: pb.PsiFrame) -> tuple[Open, SessionHeader]:
         set_size=_set_size(opened.set_size),
         public_key=bytes(opened.public_key),
         protocol_version=_version(opened.protocol_version),
+        epoch_id=_epoch_id(bytes(opened.epoch_id)),
+        delta=opened.delta,
+        removed=_positions(opened.removed, "withdrawn"),
     )
+    if message.delta and not message.epoch_id:
+        raise RemoteProtocolError("a delta session names the epoch it continues")
     header = SessionHeader(
         session_id=bytes(opened.session_id),
         key_types=tuple(opened.key_types),
@@ -181,15 +197,32 @@ def _version(value: int) -> int:
 
 
 def _result(result: pb.Result) -> Result:
-    blob = result.positions
+    return Result(
+        intersection_size=_set_size(result.intersection_size),
+        positions=_positions(result.positions, "result"),
+        dropped=_positions(result.dropped, "dropped"),
+    )
+
+
+def _positions_blob(positions: tuple[int, ...]) -> bytes:
+    return b"".join(p.to_bytes(_POSITION_BYTES, "big") for p in positions)
+
+
+def _positions(blob: bytes, what: str) -> tuple[int, ...]:
     if len(blob) % _POSITION_BYTES:
-        raise RemoteProtocolError(f"result positions are {_POSITION_BYTES}-byte numbers")
+        raise RemoteProtocolError(f"{what} positions are {_POSITION_BYTES}-byte numbers")
     positions = tuple(
         int.from_bytes(blob[i : i + _POSITION_BYTES], "big") for i in range(0, len(blob), _POSITION_BYTES)
     )
     if any(b <= a for a, b in itertools.pairwise(positions)):
-        raise RemoteProtocolError("result positions must be strictly ascending")
-    return Result(intersection_size=_set_size(result.intersection_size), positions=positions)
+        raise RemoteProtocolError(f"{what} positions must be strictly ascending")
+    return positions
+
+
+def _epoch_id(value: bytes) -> bytes:
+    if value and len(value) != EPOCH_ID_LENGTH:
+        raise RemoteProtocolError(f"an epoch id is {EPOCH_ID_LENGTH} bytes")
+    return value
 
 
 def _check_header(header: SessionHeader, error: type[LocalError] | type[RemoteProtocolError]) -> None:

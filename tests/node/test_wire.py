@@ -133,3 +133,42 @@ def test_a_version_one_open_reads_as_version_zero_and_is_left_to_the_session_to_
 def test_a_session_must_start_with_open() -> None:
     with pytest.raises(RemoteProtocolError):
         decode_open(encode(Tags(data=b"")))
+
+
+def test_epoch_fields_round_trip() -> None:
+    opening = Open(SUITE, Mode.MUTUAL, 40, bytes(range(32)), epoch_id=b"\x11" * 16, delta=True, removed=(2, 9, 70_000))
+    assert decode_open(_over_the_wire(encode(opening, HEADER))) == (opening, HEADER)
+    full = Open(SUITE, Mode.MUTUAL, 40, bytes(range(32)), epoch_id=b"\x11" * 16)
+    assert decode(_over_the_wire(encode(full, HEADER))) == full
+    accept = Accept(SUITE, Mode.MUTUAL, 5, 11, epoch_kept=True)
+    assert decode(_over_the_wire(encode(accept))) == accept
+    result = Result(4, positions=(1, 8), dropped=(0, 3, 2**32 - 1))
+    assert decode(_over_the_wire(encode(result))) == result
+
+
+def _open_frame(**fields: object) -> pb.PsiFrame:
+    frame = encode(Open(SUITE, Mode.MUTUAL, 1, bytes(32)), HEADER)
+    for name, value in fields.items():
+        setattr(frame.open, name, value)
+    return _over_the_wire(frame)
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"epoch_id": b"\x01" * 15}, "an epoch id is 16 bytes"),
+        ({"delta": True}, "names the epoch it continues"),
+        ({"epoch_id": b"\x01" * 16, "delta": True, "removed": b"\x00\x00\x00"}, "withdrawn positions are 4-byte"),
+        ({"epoch_id": b"\x01" * 16, "delta": True, "removed": bytes([0, 0, 0, 5, 0, 0, 0, 5])}, "strictly ascending"),
+    ],
+    ids=["short-epoch-id", "delta-without-epoch", "partial-position", "repeated-position"],
+)
+def test_malformed_epoch_fields_are_the_peers_protocol_error(fields: dict[str, object], match: str) -> None:
+    with pytest.raises(RemoteProtocolError, match=match):
+        decode_open(_open_frame(**fields))
+
+
+def test_a_result_dropping_positions_out_of_order_is_refused() -> None:
+    frame = pb.PsiFrame(result=pb.Result(intersection_size=0, dropped=bytes([0, 0, 0, 7, 0, 0, 0, 2])))
+    with pytest.raises(RemoteProtocolError, match="dropped positions must be strictly ascending"):
+        decode(_over_the_wire(frame))

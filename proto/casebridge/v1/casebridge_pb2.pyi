@@ -98,6 +98,9 @@ class Open(google.protobuf.message.Message):
     FEDERATION_PROOF_FIELD_NUMBER: builtins.int
     PROTOCOL_VERSION_FIELD_NUMBER: builtins.int
     PUBLIC_KEY_FIELD_NUMBER: builtins.int
+    EPOCH_ID_FIELD_NUMBER: builtins.int
+    DELTA_FIELD_NUMBER: builtins.int
+    REMOVED_FIELD_NUMBER: builtins.int
     suite: builtins.str
     """e.g. "x25519-elligator2-sha512-v1" """
     mode: Global___Mode.ValueType
@@ -114,6 +117,14 @@ class Open(google.protobuf.message.Message):
     """
     public_key: builtins.bytes
     """a.G: X25519 of the initiator's scalar with the base point u = 9 (32 bytes)"""
+    epoch_id: builtins.bytes
+    """Key epochs (docs/protocol.md, "Epochs and delta sessions"). Empty: a session on its own, fresh scalars.
+    16 random bytes: the epoch this full session opens or this delta continues
+    """
+    delta: builtins.bool
+    """true: a delta session of epoch_id (mutual mode only)"""
+    removed: builtins.bytes
+    """delta: positions of the initiator's elements it withdraws, each as 4 bytes"""
     @property
     def key_types(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """the key types this session covers; both policies must allow each one"""
@@ -129,8 +140,11 @@ class Open(google.protobuf.message.Message):
         federation_proof: builtins.bytes = ...,
         protocol_version: builtins.int = ...,
         public_key: builtins.bytes = ...,
+        epoch_id: builtins.bytes = ...,
+        delta: builtins.bool = ...,
+        removed: builtins.bytes = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["federation_proof", b"federation_proof", "key_types", b"key_types", "mode", b"mode", "protocol_version", b"protocol_version", "public_key", b"public_key", "session_id", b"session_id", "set_size", b"set_size", "suite", b"suite"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["delta", b"delta", "epoch_id", b"epoch_id", "federation_proof", b"federation_proof", "key_types", b"key_types", "mode", b"mode", "protocol_version", b"protocol_version", "public_key", b"public_key", "removed", b"removed", "session_id", b"session_id", "set_size", b"set_size", "suite", b"suite"]) -> None: ...
 
 Global___Open: typing_extensions.TypeAlias = Open
 
@@ -143,6 +157,7 @@ class Accept(google.protobuf.message.Message):
     SET_SIZE_FIELD_NUMBER: builtins.int
     TAG_LENGTH_FIELD_NUMBER: builtins.int
     PROTOCOL_VERSION_FIELD_NUMBER: builtins.int
+    EPOCH_KEPT_FIELD_NUMBER: builtins.int
     suite: builtins.str
     mode: Global___Mode.ValueType
     set_size: builtins.int
@@ -151,6 +166,8 @@ class Accept(google.protobuf.message.Message):
     """bytes per tag for this session"""
     protocol_version: builtins.int
     """2"""
+    epoch_kept: builtins.bool
+    """the responder keeps this session's material for the Open's epoch_id"""
     def __init__(
         self,
         *,
@@ -159,8 +176,9 @@ class Accept(google.protobuf.message.Message):
         set_size: builtins.int = ...,
         tag_length: builtins.int = ...,
         protocol_version: builtins.int = ...,
+        epoch_kept: builtins.bool = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["mode", b"mode", "protocol_version", b"protocol_version", "set_size", b"set_size", "suite", b"suite", "tag_length", b"tag_length"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["epoch_kept", b"epoch_kept", "mode", b"mode", "protocol_version", b"protocol_version", "set_size", b"set_size", "suite", b"suite", "tag_length", b"tag_length"]) -> None: ...
 
 Global___Accept: typing_extensions.TypeAlias = Accept
 
@@ -204,16 +222,23 @@ class Result(google.protobuf.message.Message):
 
     INTERSECTION_SIZE_FIELD_NUMBER: builtins.int
     POSITIONS_FIELD_NUMBER: builtins.int
+    DROPPED_FIELD_NUMBER: builtins.int
     intersection_size: builtins.int
     positions: builtins.bytes
     """mutual mode: the matched positions in the initiator's element order, each as"""
+    dropped: builtins.bytes
+    """4 bytes big-endian, strictly ascending; count-only mode: empty. A delta: the
+    positions that match now and did not before.
+    a delta: the positions that matched and no longer do (withdrawn ones not listed),
+    """
     def __init__(
         self,
         *,
         intersection_size: builtins.int = ...,
         positions: builtins.bytes = ...,
+        dropped: builtins.bytes = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["intersection_size", b"intersection_size", "positions", b"positions"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["dropped", b"dropped", "intersection_size", b"intersection_size", "positions", b"positions"]) -> None: ...
 
 Global___Result: typing_extensions.TypeAlias = Result
 
