@@ -68,6 +68,10 @@ class BlindingKey:
         # secret and must never be written to disk or sent to a peer.
         return (BlindingKey, (self._seed,))
 
+    def secret_bytes(self) -> bytes:
+        """The 32 secret bytes, for a key epoch that seals them at rest; never to be logged or sent."""
+        return self._seed
+
     def public_key(self) -> bytes:
         """The scalar times the suite's base point (u = 9): what an initiator commits to in its Open."""
         return self._key.public_key().public_bytes_raw()

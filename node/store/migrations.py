@@ -319,3 +319,56 @@ def _schedule(db: Database) -> None:
         # The case generation a session's own elements were loaded at: what a completed session covered.
         "ALTER TABLE sessions ADD COLUMN generation INTEGER",
     )
+
+
+@migration("0007_epochs")
+def _epochs(db: Database) -> None:
+    _run(
+        db,
+        # One key epoch per peer and role: its terms, our scalar sealed under the node's epoch key (NULL once
+        # the epoch ended: its material is destroyed), what it is bound to (certificates, secret, policy) and
+        # the case generation its last session covered.
+        """CREATE TABLE epochs (
+            id INTEGER PRIMARY KEY,
+            peer TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('initiator', 'responder')),
+            epoch_id TEXT NOT NULL,
+            key_types TEXT NOT NULL,
+            binding TEXT NOT NULL,
+            tag_length INTEGER NOT NULL,
+            initiator_capacity INTEGER NOT NULL,
+            responder_capacity INTEGER NOT NULL,
+            sealed_key BLOB,
+            peer_key BLOB,
+            next_position INTEGER NOT NULL DEFAULT 0,
+            own_total INTEGER NOT NULL DEFAULT 0,
+            matched_count INTEGER NOT NULL DEFAULT 0,
+            generation INTEGER NOT NULL DEFAULT 0,
+            started_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'ended')),
+            ended_at TEXT,
+            ended_reason TEXT,
+            UNIQUE (peer, role, epoch_id)
+        )""",
+        "CREATE INDEX epochs_open ON epochs(peer, role) WHERE status = 'open'",
+        # Our elements in an epoch: the initiator's position and whether it matches; the responder's answer.
+        """CREATE TABLE epoch_own (
+            epoch INTEGER NOT NULL REFERENCES epochs(id) ON DELETE CASCADE,
+            element BLOB NOT NULL,
+            position INTEGER,
+            answer BLOB,
+            matched INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (epoch, element)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX epoch_own_by_position ON epoch_own(epoch, position) WHERE position IS NOT NULL",
+        "CREATE INDEX epoch_own_by_answer ON epoch_own(epoch, answer) WHERE answer IS NOT NULL",
+        # Responder: the tag of each live initiator position, doubly blinded.
+        """CREATE TABLE epoch_peer (
+            epoch INTEGER NOT NULL REFERENCES epochs(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            tag BLOB NOT NULL,
+            PRIMARY KEY (epoch, position)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX epoch_peer_by_tag ON epoch_peer(epoch, tag)",
+    )
