@@ -8,6 +8,7 @@ from pathlib import Path
 __all__ = [
     "DEFAULT_DAILY_QUOTA",
     "DEFAULT_DAILY_WORK",
+    "DEFAULT_EPOCH_DAYS",
     "DEFAULT_MAX_SET_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SESSION_MINUTES",
@@ -25,6 +26,8 @@ __all__ = [
 DEFAULT_MAX_SET_SIZE = 200_000
 DEFAULT_DAILY_QUOTA = 1_000_000
 DEFAULT_DAILY_WORK = 5_000_000
+# A key epoch lasts this many days at most (docs/threat-model.md: what a peer can link inside one).
+DEFAULT_EPOCH_DAYS = 7
 DEFAULT_RETENTION_DAYS = 365
 DEFAULT_SESSION_MINUTES = 480
 
@@ -42,13 +45,16 @@ class Address:
 
 @dataclass(frozen=True)
 class Policy:
-    """What we share with a peer: which key types, how many keys per session and in any 24 hours, and how
-    many of our own keys we blind for its sessions in any 24 hours."""
+    """What we share with a peer: which key types, how many keys per session and in any 24 hours (full
+    sessions and delta sessions counted apart), how many of our own keys we blind for its sessions in any 24
+    hours, and how many days a key epoch with it lasts (None: no epochs, full sessions only)."""
 
     key_types: tuple[str, ...]
     max_set_size: int
     daily_quota: int
     daily_work: int = DEFAULT_DAILY_WORK
+    epoch_days: int | None = DEFAULT_EPOCH_DAYS
+    daily_delta_quota: int = DEFAULT_DAILY_QUOTA
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ Example::
     max_set_size = 200000       # keys per session, either side
     daily_quota = 1000000       # keys a peer may bring in any 24 hours
     daily_work = 5000000        # keys of ours blinded for one peer's sessions in any 24 hours
+    epoch = 7                   # days a key epoch with a peer lasts at most; "none": full sessions only
+    daily_delta_quota = 1000000 # keys a peer may bring in delta sessions in any 24 hours
 
     [sessions]                  # node-wide limits on the sessions peers open with us
     max_concurrent = 8
@@ -30,8 +32,8 @@ Example::
     address = "bka.example.de:7443"
     certificate = "peers/DE-BKA.crt"          # relative to the home
     fingerprint = "3A:1F:...:9C"              # SHA-256 of the pinned certificate's DER
-    key_types = ["phone", "passport"]         # optional; each of key_types, max_set_size, daily_quota
-                                              # or daily_work overrides [policy] for this peer only
+    key_types = ["phone", "passport"]         # optional; each [policy] field set here overrides
+                                              # [policy] for this peer only
 
 A peer entry stores only what was set for it, so changing ``[policy]`` changes every peer that did not
 override it. Unknown fields are errors, like bad values; every error names the file and the field.
@@ -105,7 +107,7 @@ _TOP_FIELDS = {
     "agency", "federation", "listen", "suite", "retention_days", "policy", "sessions", "peers", "web", "disclosure",
     "schedule", "notify",
 }  # fmt: skip
-_POLICY_FIELDS = {"key_types", "max_set_size", "daily_quota", "daily_work"}
+_POLICY_FIELDS = {"key_types", "max_set_size", "daily_quota", "daily_work", "epoch", "daily_delta_quota"}
 _SESSION_FIELDS = {"max_concurrent", "max_concurrent_per_peer", "deadline_seconds"}
 _PEER_FIELDS = {"address", "certificate", "fingerprint"} | _POLICY_FIELDS
 _WEB_FIELDS = {"listen", "certificate", "key", "session_minutes"}
@@ -171,7 +173,19 @@ class _Reader:
         work = default.daily_work
         if "daily_work" in raw:
             work = self.positive(raw["daily_work"], f"{field}daily_work")
-        return Policy(key_types=types, max_set_size=size, daily_quota=quota, daily_work=work)
+        delta_quota = default.daily_delta_quota
+        if "daily_delta_quota" in raw:
+            delta_quota = self.positive(raw["daily_delta_quota"], f"{field}daily_delta_quota")
+        epoch = default.epoch_days
+        if "epoch" in raw:
+            epoch = None if raw["epoch"] == "none" else self.days(raw["epoch"], f"{field}epoch")
+        return Policy(key_types=types, max_set_size=size, daily_quota=quota, daily_work=work, epoch_days=epoch,
+                      daily_delta_quota=delta_quota)  # fmt: skip
+
+    def days(self, value: Any, field: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 90:
+            raise self.error(field, 'expected a number of days from 1 to 90, or "none" (full sessions only)')
+        return value
 
     def sessions(self, raw: Mapping[str, Any]) -> SessionLimits:
         default = SessionLimits()

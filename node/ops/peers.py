@@ -280,7 +280,7 @@ def update(
     def edit(document: dict[str, Any]) -> None:
         entry = document["peers"][code]
         if default_policy:
-            for field in ("key_types", "max_set_size", "daily_quota", "daily_work"):
+            for field in ("key_types", "max_set_size", "daily_quota", "daily_work", "epoch", "daily_delta_quota"):
                 entry.pop(field, None)
         entry.update(changes)
 
