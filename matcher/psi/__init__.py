@@ -1,6 +1,7 @@
 """Sans-io private set intersection: messages in, events and messages out."""
 
 from matcher.psi.errors import (
+    EpochEnded,
     LocalProtocolError,
     PeerMisbehaved,
     PolicyRefused,
@@ -30,6 +31,7 @@ __all__ = [
     "Accept",
     "Blinder",
     "Elements",
+    "EpochEnded",
     "Event",
     "LocalProtocolError",
     "Message",

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from crypto import BlindingKey, Suite, tag_length_for
-from matcher.psi.errors import LocalProtocolError, PolicyRefused, RemoteProtocolError
+from matcher.psi.errors import EpochEnded, LocalProtocolError, PolicyRefused, RemoteProtocolError
 from matcher.psi.messages import Accept, Mode, Open, Result
 from matcher.psi.session import (
     CANARIES,
@@ -104,6 +104,8 @@ class InitiatorBook(Protocol):
     def next_position(self) -> int: ...
     @property
     def matched_count(self) -> int: ...
+    @property
+    def rounds(self) -> int: ...
     def position_of(self, element: bytes) -> int | None: ...
     def element_at(self, position: int) -> bytes | None: ...
     def is_matched(self, position: int) -> bool: ...
@@ -122,6 +124,8 @@ class ResponderBook(Protocol):
     def own_total(self) -> int: ...
     @property
     def matched_count(self) -> int: ...
+    @property
+    def rounds(self) -> int: ...
     def peer_tag(self, position: int) -> bytes | None: ...
     def peer_position(self, tag: bytes) -> int | None: ...
     def answer_of(self, element: bytes) -> bytes | None: ...
@@ -232,6 +236,7 @@ class EpochSession(PsiSession):
         return Open(
             self.suite.name, Mode.MUTUAL, self.own_size, self._key.public_key(),
             epoch_id=self.epoch_id, delta=self.delta, removed=self._removed_positions,
+            epoch_round=0 if self._book is None else self._initiator_book.rounds,
         )  # fmt: skip
 
     def _check_open_epoch(self, message: Open) -> None:
@@ -242,8 +247,10 @@ class EpochSession(PsiSession):
                 raise LocalProtocolError("a full session opens an epoch; it has no book yet")
             return
         if not self.kept or not self.delta:
-            raise PolicyRefused("a delta session needs an epoch this node keeps with the peer")
+            raise EpochEnded("a delta session needs an epoch this node keeps with the peer")
         book = self._responder_book
+        if message.epoch_round != book.rounds:
+            raise EpochEnded("the peer's record of the epoch is out of step with ours; a full session starts anew")
         if message.public_key != book.peer_key:
             raise RemoteProtocolError("the peer's public key is not the one it committed to for the epoch")
         removed = message.removed
@@ -476,6 +483,7 @@ class MemoryInitiatorBook:
     by_element: dict[bytes, int] = field(default_factory=dict)
     matched: set[int] = field(default_factory=set)
     next_position: int = 0
+    rounds: int = 0
 
     @property
     def matched_count(self) -> int:
@@ -500,6 +508,7 @@ class MemoryInitiatorBook:
             self.next_position = max(self.next_position, position + 1)
         self.matched.difference_update(changes.no_longer_matched)
         self.matched.update(changes.now_matched)
+        self.rounds += 1
         assert len(self.matched) == changes.matched_count
 
 
@@ -515,6 +524,7 @@ class MemoryResponderBook:
     next_position: int = 0
     own_total: int = 0
     matched_count: int = 0
+    rounds: int = 0
 
     def peer_tag(self, position: int) -> bytes | None:
         return self.tags.get(position)
@@ -543,3 +553,4 @@ class MemoryResponderBook:
             self.by_answer[answer] = element
         self.own_total += len(changes.own_added)
         self.matched_count = changes.matched_count
+        self.rounds += 1

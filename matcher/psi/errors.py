@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from matcher.errors import MatcherError
 
-__all__ = ["LocalProtocolError", "PeerMisbehaved", "PolicyRefused", "RemoteProtocolError", "VersionMismatch"]
+__all__ = [
+    "EpochEnded",
+    "LocalProtocolError",
+    "PeerMisbehaved",
+    "PolicyRefused",
+    "RemoteProtocolError",
+    "VersionMismatch",
+]
 
 
 class LocalProtocolError(MatcherError):
@@ -17,6 +24,11 @@ class RemoteProtocolError(MatcherError):
 
 class PolicyRefused(MatcherError):
     """The peer asked for more than our policy allows (e.g. an oversized set)."""
+
+
+class EpochEnded(PolicyRefused):
+    """A delta names an epoch this side no longer keeps (ended, expired, unknown) or is out of step with
+    (the two sides recorded a different number of its sessions): the initiator opens a new epoch."""
 
 
 class VersionMismatch(RemoteProtocolError):

@@ -32,10 +32,12 @@ class Open:
     protocol_version: int = PROTOCOL_VERSION
     # Key epochs (matcher/psi/epoch.py): a 16-byte epoch id asks the responder to keep what it needs for
     # delta sessions (a full session) or names the epoch a delta continues; ``removed`` are the positions,
-    # strictly ascending, of the initiator's elements a delta withdraws.
+    # strictly ascending, of the initiator's elements a delta withdraws; ``epoch_round`` how many sessions
+    # of the epoch the initiator has recorded (a delta whose count differs from the responder's is refused).
     epoch_id: bytes = b""
     delta: bool = False
     removed: tuple[int, ...] = ()
+    epoch_round: int = 0
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from crypto import BlindingKey, InvalidElement, Suite, tag_length_for, tags_of
 from crypto.errors import CryptoError
 from matcher.errors import MatcherError
 from matcher.psi.errors import (
+    EpochEnded,
     LocalProtocolError,
     PeerMisbehaved,
     PolicyRefused,
@@ -399,7 +400,7 @@ class PsiSession:
         """A plain responder runs an epoch's full session as any full session (keeping nothing) and
         cannot continue an epoch it never kept."""
         if message.delta:
-            raise PolicyRefused("a delta session needs an epoch this node keeps with the peer")
+            raise EpochEnded("a delta session needs an epoch this node keeps with the peer")
 
     def _tag_length_for(self, message: Open) -> int:
         return tag_length_for(message.set_size, self.own_size + CANARIES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from matcher.psi import PeerMisbehaved, PolicyRefused, VersionMismatch
+from matcher.psi import EpochEnded, PeerMisbehaved, PolicyRefused, VersionMismatch
 from node.core.errors import (
     FederationMismatch,
     NotAPeer,
@@ -36,7 +36,7 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(error, PeerMisbehaved):
         return grpc.StatusCode.ABORTED
-    if isinstance(error, FederationMismatch | VersionMismatch):
+    if isinstance(error, FederationMismatch | VersionMismatch | EpochEnded):
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(error, UnknownMatch):
         return grpc.StatusCode.NOT_FOUND

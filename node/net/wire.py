@@ -77,6 +77,7 @@ def encode(message: Message, header: SessionHeader | None = None) -> pb.PsiFrame
                 epoch_id=message.epoch_id,
                 delta=message.delta,
                 removed=_positions_blob(message.removed),
+                epoch_round=message.epoch_round,
             )
         )
     if header is not None:
@@ -151,9 +152,12 @@ def decode_open(frame: pb.PsiFrame) -> tuple[Open, SessionHeader]:
         epoch_id=_epoch_id(bytes(opened.epoch_id)),
         delta=opened.delta,
         removed=_positions(opened.removed, "withdrawn"),
+        epoch_round=opened.epoch_round,
     )
     if message.delta and not message.epoch_id:
         raise RemoteProtocolError("a delta session names the epoch it continues")
+    if message.delta != (message.epoch_round > 0):
+        raise RemoteProtocolError("a delta session, and only a delta, counts the epoch's rounds")
     header = SessionHeader(
         session_id=bytes(opened.session_id),
         key_types=tuple(opened.key_types),

@@ -201,11 +201,14 @@ def _open_message(state: Pair, **fields: object) -> tuple[EpochSession, Open]:
         ({"removed": (10_000,)}, "not live in the epoch"),
         ({"epoch_id": b"\xee" * 16}, "another epoch"),
         ({"set_size": 10_000}, "no room for the peer's new elements"),
+        ({"epoch_round": 2}, "out of step"),
     ],
-    ids=["unordered", "unknown-position", "other-epoch", "over-capacity"],
+    ids=["unordered", "unknown-position", "other-epoch", "over-capacity", "round-out-of-step"],
 )
 def test_a_delta_open_outside_the_epoch_is_refused(fields: dict[str, object], match: str) -> None:
-    responder, message = _open_message(_opened(Pair(9)), **fields)
+    state = _opened(Pair(9))
+    assert state.responder_book is not None and state.responder_book.rounds == 1
+    responder, message = _open_message(state, **fields)
     with pytest.raises((RemoteProtocolError, PolicyRefused), match=match):
         responder.receive(message)
 

@@ -136,7 +136,8 @@ def test_a_session_must_start_with_open() -> None:
 
 
 def test_epoch_fields_round_trip() -> None:
-    opening = Open(SUITE, Mode.MUTUAL, 40, bytes(range(32)), epoch_id=b"\x11" * 16, delta=True, removed=(2, 9, 70_000))
+    opening = Open(SUITE, Mode.MUTUAL, 40, bytes(range(32)), epoch_id=b"\x11" * 16, delta=True, removed=(2, 9, 70_000),
+                   epoch_round=3)  # fmt: skip
     assert decode_open(_over_the_wire(encode(opening, HEADER))) == (opening, HEADER)
     full = Open(SUITE, Mode.MUTUAL, 40, bytes(range(32)), epoch_id=b"\x11" * 16)
     assert decode(_over_the_wire(encode(full, HEADER))) == full
@@ -160,8 +161,17 @@ def _open_frame(**fields: object) -> pb.PsiFrame:
         ({"delta": True}, "names the epoch it continues"),
         ({"epoch_id": b"\x01" * 16, "delta": True, "removed": b"\x00\x00\x00"}, "withdrawn positions are 4-byte"),
         ({"epoch_id": b"\x01" * 16, "delta": True, "removed": bytes([0, 0, 0, 5, 0, 0, 0, 5])}, "strictly ascending"),
+        ({"epoch_id": b"\x01" * 16, "delta": True}, "only a delta, counts the epoch's rounds"),
+        ({"epoch_id": b"\x01" * 16, "epoch_round": 2}, "only a delta, counts the epoch's rounds"),
     ],
-    ids=["short-epoch-id", "delta-without-epoch", "partial-position", "repeated-position"],
+    ids=[
+        "short-epoch-id",
+        "delta-without-epoch",
+        "partial-position",
+        "repeated-position",
+        "delta-without-round",
+        "round-without-delta",
+    ],
 )
 def test_malformed_epoch_fields_are_the_peers_protocol_error(fields: dict[str, object], match: str) -> None:
     with pytest.raises(RemoteProtocolError, match=match):

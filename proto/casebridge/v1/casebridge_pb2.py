@@ -25,45 +25,45 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61sebridge/v1/casebridge.proto\x12\rcasebridge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n\x04Open\x12\r\n\x05suite\x18\x01 \x01(\t\x12!\n\x04mode\x18\x02 \x01(\x0e\x32\x13.casebridge.v1.Mode\x12\x10\n\x08set_size\x18\x03 \x01(\x04\x12\x11\n\tkey_types\x18\x04 \x03(\t\x12\x12\n\nsession_id\x18\x05 \x01(\x0c\x12\x18\n\x10\x66\x65\x64\x65ration_proof\x18\x06 \x01(\x0c\x12\x18\n\x10protocol_version\x18\x07 \x01(\r\x12\x12\n\npublic_key\x18\x08 \x01(\x0c\x12\x10\n\x08\x65poch_id\x18\t \x01(\x0c\x12\r\n\x05\x64\x65lta\x18\n \x01(\x08\x12\x0f\n\x07removed\x18\x0b \x01(\x0c\"\x8e\x01\n\x06\x41\x63\x63\x65pt\x12\r\n\x05suite\x18\x01 \x01(\t\x12!\n\x04mode\x18\x02 \x01(\x0e\x32\x13.casebridge.v1.Mode\x12\x10\n\x08set_size\x18\x03 \x01(\x04\x12\x12\n\ntag_length\x18\x04 \x01(\r\x12\x18\n\x10protocol_version\x18\x05 \x01(\r\x12\x12\n\nepoch_kept\x18\x06 \x01(\x08\"\x18\n\x08\x45lements\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\x14\n\x04Tags\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"G\n\x06Result\x12\x19\n\x11intersection_size\x18\x01 \x01(\x04\x12\x11\n\tpositions\x18\x02 \x01(\x0c\x12\x0f\n\x07\x64ropped\x18\x03 \x01(\x0c\"\xdc\x01\n\x08PsiFrame\x12#\n\x04open\x18\x01 \x01(\x0b\x32\x13.casebridge.v1.OpenH\x00\x12\'\n\x06\x61\x63\x63\x65pt\x18\x02 \x01(\x0b\x32\x15.casebridge.v1.AcceptH\x00\x12+\n\x08\x65lements\x18\x03 \x01(\x0b\x32\x17.casebridge.v1.ElementsH\x00\x12#\n\x04tags\x18\x04 \x01(\x0b\x32\x13.casebridge.v1.TagsH\x00\x12\'\n\x06result\x18\x05 \x01(\x0b\x32\x15.casebridge.v1.ResultH\x00\x42\x07\n\x05\x66rame\"\x8e\x01\n\x11\x44isclosureRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cmatch_handle\x18\x02 \x01(\x0c\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x13\n\x0blegal_basis\x18\x04 \x01(\t\x12)\n\x08handling\x18\x05 \x01(\x0e\x32\x17.casebridge.v1.Handling\"6\n\rDisclosureAck\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"1\n\x06Person\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x64ob\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"\xd0\x02\n\x07Release\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cmatch_handle\x18\x02 \x01(\x0c\x12\x14\n\x0cowner_agency\x18\x03 \x01(\t\x12\x18\n\x10requester_agency\x18\x04 \x01(\t\x12/\n\x0breleased_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08handling\x18\x06 \x01(\x0e\x32\x17.casebridge.v1.Handling\x12\x0e\n\x06\x66ields\x18\x07 \x03(\t\x12\x10\n\x08\x63\x61se_ref\x18\x08 \x01(\t\x12\r\n\x05title\x18\t \x01(\t\x12\x0f\n\x07summary\x18\n \x01(\t\x12\x0f\n\x07\x63ontact\x18\x0b \x01(\t\x12&\n\x07persons\x18\x0c \x03(\x0b\x32\x15.casebridge.v1.Person\x12\x14\n\x0csafeguarding\x18\r \x01(\x08\"3\n\rSignedRelease\x12\x0f\n\x07release\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\" \n\nReleaseAck\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"B\n\x06\x44\x65nial\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cmatch_handle\x18\x02 \x01(\x0c\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x1f\n\tDenialAck\x12\x12\n\nrequest_id\x18\x01 \x01(\t*B\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMODE_MUTUAL\x10\x01\x12\x13\n\x0fMODE_COUNT_ONLY\x10\x02*h\n\x08Handling\x12\x18\n\x14HANDLING_UNSPECIFIED\x10\x00\x12\x0f\n\x0bHANDLING_H0\x10\x01\x12\x0f\n\x0bHANDLING_H1\x10\x02\x12\x0f\n\x0bHANDLING_H2\x10\x03\x12\x0f\n\x0bHANDLING_H3\x10\x04\x32\xab\x02\n\x08\x45xchange\x12=\n\x05Match\x12\x17.casebridge.v1.PsiFrame\x1a\x17.casebridge.v1.PsiFrame(\x01\x30\x01\x12S\n\x11RequestDisclosure\x12 .casebridge.v1.DisclosureRequest\x1a\x1c.casebridge.v1.DisclosureAck\x12I\n\x0e\x44\x65liverRelease\x12\x1c.casebridge.v1.SignedRelease\x1a\x19.casebridge.v1.ReleaseAck\x12@\n\rDeliverDenial\x12\x15.casebridge.v1.Denial\x1a\x18.casebridge.v1.DenialAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61sebridge/v1/casebridge.proto\x12\rcasebridge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x02\n\x04Open\x12\r\n\x05suite\x18\x01 \x01(\t\x12!\n\x04mode\x18\x02 \x01(\x0e\x32\x13.casebridge.v1.Mode\x12\x10\n\x08set_size\x18\x03 \x01(\x04\x12\x11\n\tkey_types\x18\x04 \x03(\t\x12\x12\n\nsession_id\x18\x05 \x01(\x0c\x12\x18\n\x10\x66\x65\x64\x65ration_proof\x18\x06 \x01(\x0c\x12\x18\n\x10protocol_version\x18\x07 \x01(\r\x12\x12\n\npublic_key\x18\x08 \x01(\x0c\x12\x10\n\x08\x65poch_id\x18\t \x01(\x0c\x12\r\n\x05\x64\x65lta\x18\n \x01(\x08\x12\x0f\n\x07removed\x18\x0b \x01(\x0c\x12\x13\n\x0b\x65poch_round\x18\x0c \x01(\r\"\x8e\x01\n\x06\x41\x63\x63\x65pt\x12\r\n\x05suite\x18\x01 \x01(\t\x12!\n\x04mode\x18\x02 \x01(\x0e\x32\x13.casebridge.v1.Mode\x12\x10\n\x08set_size\x18\x03 \x01(\x04\x12\x12\n\ntag_length\x18\x04 \x01(\r\x12\x18\n\x10protocol_version\x18\x05 \x01(\r\x12\x12\n\nepoch_kept\x18\x06 \x01(\x08\"\x18\n\x08\x45lements\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\x14\n\x04Tags\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"G\n\x06Result\x12\x19\n\x11intersection_size\x18\x01 \x01(\x04\x12\x11\n\tpositions\x18\x02 \x01(\x0c\x12\x0f\n\x07\x64ropped\x18\x03 \x01(\x0c\"\xdc\x01\n\x08PsiFrame\x12#\n\x04open\x18\x01 \x01(\x0b\x32\x13.casebridge.v1.OpenH\x00\x12\'\n\x06\x61\x63\x63\x65pt\x18\x02 \x01(\x0b\x32\x15.casebridge.v1.AcceptH\x00\x12+\n\x08\x65lements\x18\x03 \x01(\x0b\x32\x17.casebridge.v1.ElementsH\x00\x12#\n\x04tags\x18\x04 \x01(\x0b\x32\x13.casebridge.v1.TagsH\x00\x12\'\n\x06result\x18\x05 \x01(\x0b\x32\x15.casebridge.v1.ResultH\x00\x42\x07\n\x05\x66rame\"\x8e\x01\n\x11\x44isclosureRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cmatch_handle\x18\x02 \x01(\x0c\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x13\n\x0blegal_basis\x18\x04 \x01(\t\x12)\n\x08handling\x18\x05 \x01(\x0e\x32\x17.casebridge.v1.Handling\"6\n\rDisclosureAck\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"1\n\x06Person\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x64ob\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"\xd0\x02\n\x07Release\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cmatch_handle\x18\x02 \x01(\x0c\x12\x14\n\x0cowner_agency\x18\x03 \x01(\t\x12\x18\n\x10requester_agency\x18\x04 \x01(\t\x12/\n\x0breleased_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08handling\x18\x06 \x01(\x0e\x32\x17.casebridge.v1.Handling\x12\x0e\n\x06\x66ields\x18\x07 \x03(\t\x12\x10\n\x08\x63\x61se_ref\x18\x08 \x01(\t\x12\r\n\x05title\x18\t \x01(\t\x12\x0f\n\x07summary\x18\n \x01(\t\x12\x0f\n\x07\x63ontact\x18\x0b \x01(\t\x12&\n\x07persons\x18\x0c \x03(\x0b\x32\x15.casebridge.v1.Person\x12\x14\n\x0csafeguarding\x18\r \x01(\x08\"3\n\rSignedRelease\x12\x0f\n\x07release\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\" \n\nReleaseAck\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"B\n\x06\x44\x65nial\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cmatch_handle\x18\x02 \x01(\x0c\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x1f\n\tDenialAck\x12\x12\n\nrequest_id\x18\x01 \x01(\t*B\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMODE_MUTUAL\x10\x01\x12\x13\n\x0fMODE_COUNT_ONLY\x10\x02*h\n\x08Handling\x12\x18\n\x14HANDLING_UNSPECIFIED\x10\x00\x12\x0f\n\x0bHANDLING_H0\x10\x01\x12\x0f\n\x0bHANDLING_H1\x10\x02\x12\x0f\n\x0bHANDLING_H2\x10\x03\x12\x0f\n\x0bHANDLING_H3\x10\x04\x32\xab\x02\n\x08\x45xchange\x12=\n\x05Match\x12\x17.casebridge.v1.PsiFrame\x1a\x17.casebridge.v1.PsiFrame(\x01\x30\x01\x12S\n\x11RequestDisclosure\x12 .casebridge.v1.DisclosureRequest\x1a\x1c.casebridge.v1.DisclosureAck\x12I\n\x0e\x44\x65liverRelease\x12\x1c.casebridge.v1.SignedRelease\x1a\x19.casebridge.v1.ReleaseAck\x12@\n\rDeliverDenial\x12\x15.casebridge.v1.Denial\x1a\x18.casebridge.v1.DenialAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'casebridge.v1.casebridge_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODE']._serialized_start=1588
-  _globals['_MODE']._serialized_end=1654
-  _globals['_HANDLING']._serialized_start=1656
-  _globals['_HANDLING']._serialized_end=1760
+  _globals['_MODE']._serialized_start=1609
+  _globals['_MODE']._serialized_end=1675
+  _globals['_HANDLING']._serialized_start=1677
+  _globals['_HANDLING']._serialized_end=1781
   _globals['_OPEN']._serialized_start=83
-  _globals['_OPEN']._serialized_end=318
-  _globals['_ACCEPT']._serialized_start=321
-  _globals['_ACCEPT']._serialized_end=463
-  _globals['_ELEMENTS']._serialized_start=465
-  _globals['_ELEMENTS']._serialized_end=489
-  _globals['_TAGS']._serialized_start=491
-  _globals['_TAGS']._serialized_end=511
-  _globals['_RESULT']._serialized_start=513
-  _globals['_RESULT']._serialized_end=584
-  _globals['_PSIFRAME']._serialized_start=587
-  _globals['_PSIFRAME']._serialized_end=807
-  _globals['_DISCLOSUREREQUEST']._serialized_start=810
-  _globals['_DISCLOSUREREQUEST']._serialized_end=952
-  _globals['_DISCLOSUREACK']._serialized_start=954
-  _globals['_DISCLOSUREACK']._serialized_end=1008
-  _globals['_PERSON']._serialized_start=1010
-  _globals['_PERSON']._serialized_end=1059
-  _globals['_RELEASE']._serialized_start=1062
-  _globals['_RELEASE']._serialized_end=1398
-  _globals['_SIGNEDRELEASE']._serialized_start=1400
-  _globals['_SIGNEDRELEASE']._serialized_end=1451
-  _globals['_RELEASEACK']._serialized_start=1453
-  _globals['_RELEASEACK']._serialized_end=1485
-  _globals['_DENIAL']._serialized_start=1487
-  _globals['_DENIAL']._serialized_end=1553
-  _globals['_DENIALACK']._serialized_start=1555
-  _globals['_DENIALACK']._serialized_end=1586
-  _globals['_EXCHANGE']._serialized_start=1763
-  _globals['_EXCHANGE']._serialized_end=2062
+  _globals['_OPEN']._serialized_end=339
+  _globals['_ACCEPT']._serialized_start=342
+  _globals['_ACCEPT']._serialized_end=484
+  _globals['_ELEMENTS']._serialized_start=486
+  _globals['_ELEMENTS']._serialized_end=510
+  _globals['_TAGS']._serialized_start=512
+  _globals['_TAGS']._serialized_end=532
+  _globals['_RESULT']._serialized_start=534
+  _globals['_RESULT']._serialized_end=605
+  _globals['_PSIFRAME']._serialized_start=608
+  _globals['_PSIFRAME']._serialized_end=828
+  _globals['_DISCLOSUREREQUEST']._serialized_start=831
+  _globals['_DISCLOSUREREQUEST']._serialized_end=973
+  _globals['_DISCLOSUREACK']._serialized_start=975
+  _globals['_DISCLOSUREACK']._serialized_end=1029
+  _globals['_PERSON']._serialized_start=1031
+  _globals['_PERSON']._serialized_end=1080
+  _globals['_RELEASE']._serialized_start=1083
+  _globals['_RELEASE']._serialized_end=1419
+  _globals['_SIGNEDRELEASE']._serialized_start=1421
+  _globals['_SIGNEDRELEASE']._serialized_end=1472
+  _globals['_RELEASEACK']._serialized_start=1474
+  _globals['_RELEASEACK']._serialized_end=1506
+  _globals['_DENIAL']._serialized_start=1508
+  _globals['_DENIAL']._serialized_end=1574
+  _globals['_DENIALACK']._serialized_start=1576
+  _globals['_DENIALACK']._serialized_end=1607
+  _globals['_EXCHANGE']._serialized_start=1784
+  _globals['_EXCHANGE']._serialized_end=2083
 # @@protoc_insertion_point(module_scope)

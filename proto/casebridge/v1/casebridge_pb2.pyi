@@ -101,6 +101,7 @@ class Open(google.protobuf.message.Message):
     EPOCH_ID_FIELD_NUMBER: builtins.int
     DELTA_FIELD_NUMBER: builtins.int
     REMOVED_FIELD_NUMBER: builtins.int
+    EPOCH_ROUND_FIELD_NUMBER: builtins.int
     suite: builtins.str
     """e.g. "x25519-elligator2-sha512-v1" """
     mode: Global___Mode.ValueType
@@ -125,6 +126,10 @@ class Open(google.protobuf.message.Message):
     """true: a delta session of epoch_id (mutual mode only)"""
     removed: builtins.bytes
     """delta: positions of the initiator's elements it withdraws, each as 4 bytes"""
+    epoch_round: builtins.int
+    """big-endian, strictly ascending; otherwise empty
+    delta: sessions of the epoch the initiator has recorded (its full session
+    """
     @property
     def key_types(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """the key types this session covers; both policies must allow each one"""
@@ -143,8 +148,9 @@ class Open(google.protobuf.message.Message):
         epoch_id: builtins.bytes = ...,
         delta: builtins.bool = ...,
         removed: builtins.bytes = ...,
+        epoch_round: builtins.int = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["delta", b"delta", "epoch_id", b"epoch_id", "federation_proof", b"federation_proof", "key_types", b"key_types", "mode", b"mode", "protocol_version", b"protocol_version", "public_key", b"public_key", "removed", b"removed", "session_id", b"session_id", "set_size", b"set_size", "suite", b"suite"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["delta", b"delta", "epoch_id", b"epoch_id", "epoch_round", b"epoch_round", "federation_proof", b"federation_proof", "key_types", b"key_types", "mode", b"mode", "protocol_version", b"protocol_version", "public_key", b"public_key", "removed", b"removed", "session_id", b"session_id", "set_size", b"set_size", "suite", b"suite"]) -> None: ...
 
 Global___Open: typing_extensions.TypeAlias = Open
 
