@@ -203,8 +203,8 @@ def _alerted_case_refs(node: _Node, peer: str) -> tuple[set[str], int]:
         return alert_store.alerted_case_refs(db, peer), alert_store.current_key_count(db, peer)
 
 
-async def _session(initiator: _Node) -> tuple[int, int, str | None]:
-    """Run the initiator's match; (wire bytes, intersection, error)."""
+async def _session(initiator: _Node) -> tuple[int, int, str | None, str]:
+    """Run the initiator's match; (wire bytes, intersection, error, kind of session)."""
     config = load_config(initiator.home)
     peer = config.peer(RESPONDER)
     assert peer is not None
@@ -215,7 +215,7 @@ async def _session(initiator: _Node) -> tuple[int, int, str | None]:
         wire += frame_bytes + GRPC_FRAME_HEADER
 
     outcome = await match_peer(initiator.home, config, peer, Mode.MUTUAL, on_frame=count)
-    return wire, outcome.intersection, outcome.error
+    return wire, outcome.intersection, outcome.error, outcome.kind
 
 
 def _await_responder_record(responder: _Node, server: subprocess.Popen[bytes]) -> None:
@@ -255,7 +255,7 @@ def run_grpc_bench(
 
         progress(f"running a mutual-reveal session on {size} x {size} keys over gRPC")
         started = time.perf_counter()
-        wire, intersection, error = asyncio.run(_session(a))
+        wire, intersection, error, _ = asyncio.run(_session(a))
         if error is not None:
             raise LocalError(f"the bench session failed: {error}")
         # The responder records before it closes the stream, so it is done by now; checked, not assumed,

@@ -42,7 +42,7 @@ class PsiBenchResult:
         return asdict(self)
 
 
-def _phone(n: int) -> str:
+def phone_number(n: int) -> str:
     return f"+316{1 + n // 10**7}{n % 10**7:07d}"
 
 
@@ -53,8 +53,8 @@ def make_sets(size: int, seed: int = 7) -> tuple[list[str], list[str]]:
     # phone normalisation unchanged (already E.164) and the gRPC bench can load them as a case file.
     pool = rng.sample(range(5 * 10**7), 2 * size)
     shared = int(size * OVERLAP)
-    ours = [_phone(n) for n in pool[:size]]
-    theirs = ours[:shared] + [_phone(n) for n in pool[size : 2 * size - shared]]
+    ours = [phone_number(n) for n in pool[:size]]
+    theirs = ours[:shared] + [phone_number(n) for n in pool[size : 2 * size - shared]]
     rng.shuffle(theirs)
     return ours, theirs
 

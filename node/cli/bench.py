@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from node.bench.grpc_transport import run_grpc_bench
+from node.bench.incremental import run_incremental_bench
 from node.bench.psi import run_psi_bench
 from node.cli.app import emit_json, fail, main, print_table
 
@@ -20,6 +21,7 @@ def bench() -> None:
     \b
     Example:
       casebridge bench psi --size 100000 --compare openmined
+      casebridge bench incremental --size 200000 --new 0.01 --json
     """
 
 
@@ -104,3 +106,46 @@ def bench_psi(size: int, workers: int, compare: str | None, transport: str, as_j
         )
     else:
         click.echo(f"correct: {result.correct}")
+
+
+@bench.command("incremental")
+@click.option("--size", type=click.IntRange(min=1), required=True, help="Keys per side in the full session.")
+@click.option(
+    "--new",
+    type=click.FloatRange(min=0.0, max=1.0, min_open=True),
+    default=0.01,
+    show_default=True,
+    help="New keys per side before the delta session, as a share of SIZE.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes for hashing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_incremental(size: int, new: float, workers: int, as_json: bool) -> None:
+    """A full session, then a delta session after NEW x SIZE new keys on each side, between two real nodes.
+
+    Both sessions run between the same two nodes (this process and a `casebridge serve` child) over
+    loopback mutual TLS and are timed alike, from opening the channel until both nodes recorded their
+    alerts; `ratio` is delta time / full time. `correct` checks the delta's count and both nodes' alerts
+    against a plain set intersection of the whole current sets.
+
+    \b
+    Example:
+      casebridge bench incremental --size 200000 --new 0.01 --json
+    """
+    err = Console(stderr=True)
+    result = run_incremental_bench(
+        size, new, workers, progress=(lambda _: None) if as_json else (lambda text: err.print(f"[dim]{text}…[/dim]"))
+    )
+    if as_json:
+        emit_json(result.as_json())
+        return
+    table = Table(
+        title=f"full session {size:,} x {size:,}, then a delta of {result.new_keys_per_side:,} new keys a side"
+    )
+    table.add_column("session")
+    table.add_column("seconds", justify="right")
+    table.add_column("wire bytes", justify="right")
+    table.add_row("full", f"{result.full_seconds:.3f}", f"{result.full_wire_bytes:,}")
+    table.add_row(result.delta_kind, f"{result.delta_seconds:.3f}", f"{result.delta_wire_bytes:,}")
+    print_table(table)
+    click.echo(f"ratio {result.ratio:.4f} (delta / full); correct: {result.correct}")
+    click.echo(f"basis: {result.basis}")

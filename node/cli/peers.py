@@ -52,6 +52,10 @@ def peers() -> None:
 @click.option(
     "--daily-work", type=click.IntRange(min=1), default=None, help="Most of our keys blinded for it in 24 hours."
 )
+@click.option("--epoch", default=None, help='Days a key epoch with it lasts (1 to 90), or "none": full sessions only.')
+@click.option(
+    "--daily-delta-quota", type=click.IntRange(min=1), default=None, help="Most keys in its delta sessions in 24 hours."
+)
 @click.option(
     "--skip-existing",
     is_flag=True,
@@ -68,6 +72,8 @@ def peers_add(
     max_set_size: int | None,
     daily_quota: int | None,
     daily_work: int | None,
+    epoch: str | None,
+    daily_delta_quota: int | None,
     skip_existing: bool,
 ) -> None:
     """Pin peer agency CODE: copy its certificate into the home and record its fingerprint.
@@ -95,7 +101,7 @@ def peers_add(
             fail("peers add: give CODE with --address and --cert, or --bundle FILE")
             return
         given = ops_peers.source_from_file(code, address, cert_file)
-    policy = PolicyChange(types, max_set_size, daily_quota, daily_work)
+    policy = PolicyChange(types, max_set_size, daily_quota, daily_work, epoch, daily_delta_quota)
     outcome = ops_peers.pin(ops, given, policy, skip_existing=skip_existing)
     peer = outcome.peer
     if outcome.already_pinned:
@@ -116,7 +122,13 @@ def _policy_line(peer: Peer) -> str:
     policy = peer.policy
     return (
         f"key types {', '.join(policy.key_types)}; at most {policy.max_set_size:,} keys per session and "
-        f"{policy.daily_quota:,} in any 24 hours; {policy.daily_work:,} of our keys blinded for it in 24 hours"
+        f"{policy.daily_quota:,} in any 24 hours ({policy.daily_delta_quota:,} in delta sessions); "
+        f"{policy.daily_work:,} of our keys blinded for it in 24 hours; "
+        + (
+            "full sessions only (no key epochs)"
+            if policy.epoch_days is None
+            else f"key epochs of {policy.epoch_days} days"
+        )
     )
 
 
@@ -130,6 +142,8 @@ def _as_json(peer: Peer) -> dict[str, Any]:
         "max_set_size": peer.policy.max_set_size,
         "daily_quota": peer.policy.daily_quota,
         "daily_work": peer.policy.daily_work,
+        "epoch": "none" if peer.policy.epoch_days is None else peer.policy.epoch_days,
+        "daily_delta_quota": peer.policy.daily_delta_quota,
     }
 
 
@@ -188,6 +202,10 @@ def peers_remove(obj: CliContext, code: str) -> None:
 @click.option(
     "--daily-work", type=click.IntRange(min=1), default=None, help="Most of our keys blinded for it in 24 hours."
 )
+@click.option("--epoch", default=None, help='Days a key epoch with it lasts (1 to 90), or "none": full sessions only.')
+@click.option(
+    "--daily-delta-quota", type=click.IntRange(min=1), default=None, help="Most keys in its delta sessions in 24 hours."
+)
 @click.option("--default-policy", is_flag=True, help="Drop this peer's own policy values; follow [policy].")
 @click.pass_obj
 def peers_update(
@@ -198,6 +216,8 @@ def peers_update(
     max_set_size: int | None,
     daily_quota: int | None,
     daily_work: int | None,
+    epoch: str | None,
+    daily_delta_quota: int | None,
     default_policy: bool,
 ) -> None:
     """Change peer CODE's address or policy; the pinned certificate stays as it is.
@@ -207,8 +227,9 @@ def peers_update(
     \b
     Example:
       casebridge peers update DE-BKA --types phone,passport,iban --daily-quota 500000
+      casebridge peers update RO-DIICOT --epoch none
     """
-    change = PolicyChange(types, max_set_size, daily_quota, daily_work)
+    change = PolicyChange(types, max_set_size, daily_quota, daily_work, epoch, daily_delta_quota)
     updated = ops_peers.update(obj.ops(), code, change, address=address, default_policy=default_policy)
     click.echo(f"{code} at {updated.address}: {_policy_line(updated)}")
 

@@ -46,15 +46,18 @@ def schedule_status(obj: CliContext, as_json: bool) -> None:
         click.echo("no peers; add one with 'casebridge peers add'")
         return
     table = Table()
-    for column in ("peer", "kind", "last session", "outcome", "last round", "failures", "next round", "why"):
+    for column in ("peer", "last session", "outcome", "last round", "failures", "next round", "why", "epoch"):
         table.add_column(column)
     for p in found.peers:
-        last = "never" if p.last_session_at is None else f"{p.last_session_at} ({p.last_session_role})"
+        last = "never" if p.last_session_at is None else f"{p.last_session_at} ({p.last_session_kind}, "
+        last += "" if p.last_session_at is None else f"{p.last_session_role})"
         outcome = p.last_session_status or ""
         if p.last_session_reason and p.last_session_status != "completed":
             outcome += f": {p.last_session_reason}"
         round_ = (
             "none" if p.last_round_at is None else f"{p.last_round_at} {p.last_round_outcome} ({p.last_round_cause})"
         )
-        table.add_row(p.peer, p.kind, last, outcome, round_, str(p.failures), p.next_at or "-", p.next_cause or "")
+        next_round = f"{p.next_at} ({p.kind})" if p.next_at else "-"
+        epoch = "none" if p.epoch is None else f"{p.epoch.id} until {p.epoch.ends_at}, {p.epoch.rounds} round(s)"
+        table.add_row(p.peer, last, outcome, round_, str(p.failures), next_round, p.next_cause or "", epoch)
     print_table(table)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -30,6 +30,7 @@ class SessionFacts:
     started_at: str
     day: str
     agency: str = ""
+    kind: str = "full"  # full | delta
 
 
 def _row(facts: SessionFacts, status: str, own: int, peer: int, hits: int, reason: str | None) -> SessionRecord:
@@ -47,6 +48,7 @@ def _row(facts: SessionFacts, status: str, own: int, peer: int, hits: int, reaso
         finished_at=now_iso(),
         day=facts.day,
         reason=reason,
+        kind=facts.kind,
     )
 
 
@@ -55,22 +57,39 @@ def record_started(db: Database, facts: SessionFacts, peer_size: int) -> None:
     start_session(db, _row(facts, "running", 0, peer_size, 0, None))
 
 
+def _matched_keys(facts: SessionFacts, session_input: SessionInput, result: PsiResult,
+                  in_epoch: set[bytes] | None) -> list[MatchedKey] | None:  # fmt: skip
+    """The keys of ours that match now: from the epoch when the session kept one (a delta's result names
+    only what it changed), else from the result (None in count-only mode)."""
+    if in_epoch is not None:
+        rows = [row for row in session_input.rows if row.element in in_epoch]
+    elif result.matched is not None:
+        rows = [session_input.rows[index] for index in sorted(result.matched)]
+    else:
+        return None
+    # The handle names the key for this pair of agencies whatever either side's history.
+    return [
+        MatchedKey(row.case_id, row.key_type, row.tier, row.element, pair_handle(row.element, facts.agency, facts.peer))
+        for row in rows
+    ]
+
+
 def record_completed(
-    home: NodeHome, facts: SessionFacts, session_input: SessionInput, result: PsiResult
+    home: NodeHome,
+    facts: SessionFacts,
+    session_input: SessionInput,
+    result: PsiResult,
+    epoch: Callable[[Database], set[bytes] | None] | None = None,
 ) -> RecordSummary | None:
+    """Record a completed session and fold what matched into the alerts; ``epoch`` records the session's
+    epoch in the same transaction and returns our elements matching in it."""
     db = open_database(home)
     at = now_iso()
     with transaction(db):
         finish_session(db, _row(facts, "completed", result.own_size, result.peer_size, result.intersection_size, None))
         summary = None
-        if result.matched is not None:
-            # The handle names the key for this pair of agencies whatever either side's history.
-            matched = [
-                MatchedKey(row.case_id, row.key_type, row.tier, row.element,
-                           pair_handle(row.element, facts.agency, facts.peer))
-                for index in sorted(result.matched)
-                for row in (session_input.rows[index],)
-            ]  # fmt: skip
+        matched = _matched_keys(facts, session_input, result, None if epoch is None else epoch(db))
+        if matched is not None:
             summary = record_matches(
                 db,
                 peer=facts.peer,
@@ -87,6 +106,7 @@ def record_completed(
             subject=f"session:{facts.session_id}",
             role=facts.role,
             mode=facts.mode.value,
+            kind=facts.kind,
             key_types=list(facts.key_types),
             own_size=result.own_size,
             peer_size=result.peer_size,

@@ -12,26 +12,38 @@ audit log. A fault of ours reaches the peer only as a fixed, generic detail; the
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
-from matcher.psi import Blinder, Mode, PeerMisbehaved, PsiResult, PsiSession, Role, blind_in_process
+from sqlite_utils import Database
+
+from matcher.psi import Blinder, Mode, Open, PeerMisbehaved, PsiResult, PsiSession, Role, blind_in_process
+from matcher.psi.epoch import EpochSession
 from node.config.settings import NodeConfig, Peer
 from node.core.errors import SessionOverdue
 from node.core.home import NodeHome
 from node.matching import steps
 from node.matching.driver import SESSION_IDLE_TIMEOUT_S, drive
+from node.matching.epochs import EpochPlan, end_epoch_of, keeper
 from node.matching.link import Connect, Ending, Link, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_failed
+from node.store import open_for_session
+from node.store.epochs import InitiatorStoreBook, ResponderStoreBook
 
 __all__ = ["PeerOutcome", "Responder", "initiate"]
+
+log = logging.getLogger("casebridge.session")
 
 
 @dataclass(frozen=True)
 class PeerOutcome:
     peer: str
     mode: str
+    kind: str  # full | delta
+    status_code: str  # OK, or the status the session ended with
     status: str  # completed | failed
     own_size: int
     peer_size: int
@@ -57,26 +69,25 @@ class Responder:
     async def respond(self, config: NodeConfig, peer: Peer, opening: Opening, link: Link) -> Ending:
         """Run the session ``opening`` begins; the ending returned is what to answer the peer."""
         opened = opening.message
-        facts = steps.facts(config, opening.session_id.hex(), peer.code, Role.RESPONDER, opened.mode, opening.key_types)
+        facts = replace(
+            steps.facts(config, opening.session_id.hex(), peer.code, Role.RESPONDER, opened.mode, opening.key_types),
+            kind=steps.kind_of(opened),
+        )  # fmt: skip
         refusal = await steps.check_and_reserve(self.home, config, peer, facts, opening, self.status_of)
         if refusal is not None:
             return refusal
         cancelled = "the peer cancelled the session"
         loaded = await steps.guarded(self.home, facts, lambda: (0, opened.set_size),
-                                     steps.settled(steps.load, self.home, config.suite, peer, facts),
+                                     steps.settled(steps.load, self.home, config, peer, facts, opened),
                                      self.status_of, cancelled)  # fmt: skip
         if isinstance(loaded, Ending):
             return loaded
-        session = PsiSession(
-            role=Role.RESPONDER,
-            suite=steps.suite_of(config),
-            elements=loaded.elements,
-            random_bytes=os.urandom,
-            allowed_modes=frozenset(Mode),
-            max_peer_set_size=opened.set_size,
-            blinder=self.blinder,
-        )
+        with _book_database(self.home, loaded.plan) as book_db:
+            session = _session(Role.RESPONDER, config, loaded, book_db, self.blinder, opened.set_size)
+            return await self._run(config, opened, link, facts, session, loaded, cancelled)
 
+    async def _run(self, config: NodeConfig, opened: Open, link: Link, facts: SessionFacts, session: PsiSession,
+                   loaded: steps.Loaded, cancelled: str) -> Ending:  # fmt: skip
         deadline = config.sessions.deadline_seconds
 
         async def pump() -> PsiResult:
@@ -97,7 +108,53 @@ class Responder:
             for message in session.outbox():
                 await link.send(message)
 
-        return await steps.conclude(self.home, facts, session, loaded, pump, self.status_of, cancelled, release)
+        keep = _keeper(self.home, facts, Role.RESPONDER, loaded, session, opened)
+        return await steps.conclude(self.home, facts, session, loaded.session_input, pump, self.status_of,
+                                    cancelled, release, keep)  # fmt: skip
+
+
+@contextmanager
+def _book_database(home: NodeHome, plan: EpochPlan) -> Iterator[Database | None]:
+    """The connection a delta's book reads through, for the session's lifetime (None: no book)."""
+    if plan.row is None:
+        yield None
+        return
+    db = open_for_session(home)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _session(
+    role: Role, config: NodeConfig, loaded: steps.Loaded, book_db: Database | None, blinder: Blinder,
+    max_peer_set_size: int, mode: Mode | None = None,
+) -> PsiSession:  # fmt: skip
+    """The sans-io session for ``loaded``: a plain one, or one of an epoch (its full session or a delta)."""
+    plan = loaded.plan
+    if not plan.in_epoch:
+        return PsiSession(
+            role=role, suite=steps.suite_of(config), elements=list(plan.elements), random_bytes=os.urandom,
+            mode=mode, allowed_modes=frozenset(Mode), max_peer_set_size=max_peer_set_size, blinder=blinder,
+        )  # fmt: skip
+    assert plan.key is not None
+    book: InitiatorStoreBook | ResponderStoreBook | None = None
+    if plan.row is not None and book_db is not None:
+        book = (
+            InitiatorStoreBook(book_db, plan.row) if role is Role.INITIATOR else ResponderStoreBook(book_db, plan.row)
+        )
+    return EpochSession(
+        role=role, suite=steps.suite_of(config), elements=list(plan.elements), random_bytes=os.urandom,
+        key=plan.key, epoch_id=plan.epoch_id, book=book, removed=plan.removed, keep=plan.keep,
+        max_peer_set_size=max_peer_set_size, blinder=blinder,
+    )  # fmt: skip
+
+
+def _keeper(home: NodeHome, facts: SessionFacts, role: Role, loaded: steps.Loaded, session: PsiSession,
+            opened: Open | None) -> Callable[[Database], set[bytes] | None] | None:  # fmt: skip
+    if not isinstance(session, EpochSession):
+        return None
+    return keeper(home, facts.peer, role, facts.key_types, loaded.plan, session, opened, loaded.generation)
 
 
 async def initiate(
@@ -110,33 +167,51 @@ async def initiate(
     progress: Callable[[PsiSession], None] | None = None,
     blinder: Blinder = blind_in_process,
 ) -> PeerOutcome:
-    """Run one session with ``peer`` over the link ``connect`` opens; failures are returned, not raised."""
+    """Run one session with ``peer`` over the link ``connect`` opens; failures are returned, not raised.
+
+    A delta the peer refuses because it no longer keeps the epoch ends ours, and a full session opening a
+    new epoch runs at once."""
+    outcome, loaded = await _initiate(home, config, peer, mode, connect, status_of, progress, blinder)
+    row = None if loaded is None else loaded.plan.row
+    if row is None or outcome.status == "completed" or outcome.status_code != "FAILED_PRECONDITION":
+        return outcome
+    await steps.settled(end_epoch_of, home, row, "the peer no longer keeps the epoch")
+    log.info("the epoch with %s ended at the peer; opening a new one with a full session", peer.code)
+    again, _ = await _initiate(home, config, peer, mode, connect, status_of, progress, blinder)
+    return again
+
+
+async def _initiate(
+    home: NodeHome, config: NodeConfig, peer: Peer, mode: Mode, connect: Connect, status_of: StatusOf,
+    progress: Callable[[PsiSession], None] | None, blinder: Blinder,
+) -> tuple[PeerOutcome, steps.Loaded | None]:  # fmt: skip
     started = asyncio.get_running_loop().time()
     facts = steps.facts(config, os.urandom(steps.SESSION_ID_LENGTH).hex(), peer.code, Role.INITIATOR, mode,
                         peer.policy.key_types)  # fmt: skip
     cancelled = "the session was cancelled on this node"
-    prepared = await steps.guarded(home, facts, lambda: (0, 0),
-                                   steps.settled(steps.prepare_initiator, home, peer, facts, config.suite),
-                                   status_of, cancelled)  # fmt: skip
-    if isinstance(prepared, Ending):
-        return _outcome(facts, None, prepared, started)
-    session_input, allowance = prepared
-    session = PsiSession(
-        role=Role.INITIATOR,
-        suite=steps.suite_of(config),
-        elements=session_input.elements,
-        random_bytes=os.urandom,
-        mode=mode,
-        max_peer_set_size=allowance,
-        blinder=blinder,
-    )
-    if allowance < 0:
-        error = f"the 24-hour quota of keys for {peer.code} is used up"
-        await asyncio.to_thread(record_failed, home, facts, session.own_size, 0, error, "RESOURCE_EXHAUSTED")
-        return _outcome(facts, session, Ending("RESOURCE_EXHAUSTED", reason=error), started)
-    session.start()
-    opening = steps.opening(home, config, facts, session.outbox()[0])
+    loaded = await steps.guarded(home, facts, lambda: (0, 0),
+                                 steps.settled(steps.prepare_initiator, home, config, peer, facts),
+                                 status_of, cancelled)  # fmt: skip
+    if isinstance(loaded, Ending):
+        return _outcome(facts, None, loaded, started), None
+    facts = loaded.facts
+    with _book_database(home, loaded.plan) as book_db:
+        session = _session(Role.INITIATOR, config, loaded, book_db, blinder, max(loaded.allowance, 0), mode)
+        if loaded.allowance < 0:
+            error = f"the 24-hour quota of keys for {facts.kind} sessions with {peer.code} is used up"
+            await asyncio.to_thread(record_failed, home, facts, session.own_size, 0, error, "RESOURCE_EXHAUSTED")
+            return _outcome(facts, session, Ending("RESOURCE_EXHAUSTED", reason=error), started), loaded
+        session.start()
+        opening = steps.opening(home, config, facts, session.outbox()[0])
+        pump = _initiator_pump(session, connect, opening, progress)
+        keep = _keeper(home, facts, Role.INITIATOR, loaded, session, None)
+        ending = await steps.conclude(home, facts, session, loaded.session_input, pump, status_of, cancelled,
+                                      epoch=keep)  # fmt: skip
+    return _outcome(facts, session, ending, started), loaded
 
+
+def _initiator_pump(session: PsiSession, connect: Connect, opening: Opening,
+                    progress: Callable[[PsiSession], None] | None) -> Callable[[], Awaitable[PsiResult]]:  # fmt: skip
     async def pump() -> PsiResult:
         async with connect(opening) as link:
             try:
@@ -157,8 +232,7 @@ async def initiate(
                 link.cancel()
                 raise
 
-    ending = await steps.conclude(home, facts, session, session_input, pump, status_of, cancelled)
-    return _outcome(facts, session, ending, started)
+    return pump
 
 
 def _outcome(facts: SessionFacts, session: PsiSession | None, ending: Ending, started: float) -> PeerOutcome:
@@ -166,6 +240,8 @@ def _outcome(facts: SessionFacts, session: PsiSession | None, ending: Ending, st
     return PeerOutcome(
         peer=facts.peer,
         mode=facts.mode.value,
+        kind=facts.kind,
+        status_code=ending.status,
         status="completed" if ending.ok else "failed",
         own_size=0 if session is None else session.own_size,
         peer_size=0 if session is None else max(session.peer_size, 0),

@@ -7,7 +7,10 @@ import hmac
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
+
+from sqlite_utils import Database
 
 from crypto.suite import Suite, suite_by_name
 from matcher.psi import Message, Mode, Open, PeerMisbehaved, PsiResult, PsiSession, Role, check_open
@@ -16,6 +19,7 @@ from node.core.clock import ago_iso, now_iso, today_iso
 from node.core.errors import EXPECTED_ERRORS, FederationMismatch, PermissionRefused, QuotaExceeded, fault_of
 from node.core.home import NodeHome
 from node.matching.elements import SessionInput, load_session_input
+from node.matching.epochs import EpochPlan, initiator_plan, responder_plan
 from node.matching.link import Ending, LinkBroken, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_refused, record_started
 from node.store import open_database, transaction
@@ -32,6 +36,7 @@ __all__ = [
     "MIN_CHARGE",
     "QUOTA_WINDOW_S",
     "SESSION_ID_LENGTH",
+    "Loaded",
     "check_and_reserve",
     "conclude",
     "facts",
@@ -64,6 +69,22 @@ def facts(
     config: NodeConfig, session_id: str, peer: str, role: Role, mode: Mode, key_types: tuple[str, ...]
 ) -> SessionFacts:
     return SessionFacts(session_id, peer, role.value, mode, key_types, now_iso(), today_iso(), config.agency)
+
+
+def kind_of(message: Open) -> str:
+    return "delta" if message.delta else "full"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Our side of a session: all our current keys (what matches maps back to), how this session runs
+    with respect to epochs (what it sends), and the case generation the keys were read at."""
+
+    session_input: SessionInput
+    plan: EpochPlan
+    generation: int
+    facts: SessionFacts
+    allowance: int = 0  # initiator: how many keys the peer may announce (-1: its quota is used up)
 
 
 def suite_of(config: NodeConfig) -> Suite:
@@ -170,16 +191,18 @@ def _reserve(home: NodeHome, peer: Peer, session: SessionFacts, set_size: int) -
     reservation share one write transaction, so concurrent sessions cannot together exceed the quota."""
     db = open_database(home)
     charge = max(set_size, MIN_CHARGE)
+    delta = session.kind == "delta"
+    quota = peer.policy.daily_delta_quota if delta else peer.policy.daily_quota
     with transaction(db):
         if session.agency < peer.code and initiator_running(db, peer.code):
             # Two nodes that open a session with each other at once would run both: the node whose code
             # sorts first keeps its own, and the other tries again once it has ended.
             raise QuotaExceeded(f"this node is running a session with {peer.code} itself; try again when it ends")
-        used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE)
-        if used + charge > peer.policy.daily_quota:
+        used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE, session.kind)
+        if used + charge > quota:
             raise QuotaExceeded(
-                f"{peer.code} has used {used} of its {peer.policy.daily_quota} keys in the last 24 hours; "
-                f"this session would count {charge} more (every session counts at least {MIN_CHARGE})"
+                f"{peer.code} has used {used} of its {quota} keys for {session.kind} sessions in the last 24 "
+                f"hours; this session would count {charge} more (every session counts at least {MIN_CHARGE})"
             )
         record_started(db, session, set_size)
 
@@ -205,38 +228,47 @@ async def check_and_reserve(
     return None
 
 
-def load(home: NodeHome, suite: str, peer: Peer, session: SessionFacts) -> SessionInput:
-    """Our elements for a session ``peer`` opened, charged to the work we do for it in 24 hours."""
+def load(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts, opened: Open) -> Loaded:
+    """Our side of a session ``peer`` opened, charged to the keys we blind for it in 24 hours (a delta
+    blinds only our new keys)."""
     db = open_database(home)
     generation = marker(db, CASES_GENERATION) or 0  # read first: a change after it counts as not covered
-    session_input = load_session_input(db, suite, session.key_types)
-    own = len(session_input.elements)
+    session_input = load_session_input(db, config.suite, session.key_types)
     with transaction(db):
-        done = keys_blinded_since(db, peer.code, ago_iso(QUOTA_WINDOW_S))
-        if done + own > peer.policy.daily_work:
-            raise QuotaExceeded(
-                f"this node has blinded {done} of the {peer.policy.daily_work} keys it blinds for "
-                f"{peer.code}'s sessions in 24 hours; try again later"
-            )
-        set_own_size(db, session.session_id, session.peer, session.role, own, generation)
-    return session_input
+        plan = responder_plan(home, db, config, peer, opened, session.key_types, tuple(session_input.elements))
+        if isinstance(plan, EpochPlan):
+            own = len(plan.elements)
+            done = keys_blinded_since(db, peer.code, ago_iso(QUOTA_WINDOW_S))
+            if done + own > peer.policy.daily_work:
+                raise QuotaExceeded(
+                    f"this node has blinded {done} of the {peer.policy.daily_work} keys it blinds for "
+                    f"{peer.code}'s sessions in 24 hours; try again later"
+                )
+            set_own_size(db, session.session_id, session.peer, session.role, own, generation)
+    if not isinstance(plan, EpochPlan):
+        raise plan  # the epoch it ended is committed first
+    return Loaded(session_input, plan, generation, session)
 
 
-def prepare_initiator(home: NodeHome, peer: Peer, session: SessionFacts, suite: str) -> tuple[SessionInput, int]:
-    """Our elements, and how many keys we still accept from ``peer`` in this 24-hour window (-1: none)."""
+def prepare_initiator(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts) -> Loaded:
+    """Our side of a session we open, as a full session or a delta of our epoch with ``peer``, and how many
+    keys we still accept from it in this 24-hour window for that kind of session (-1: none)."""
     db = open_database(home)
     generation = marker(db, CASES_GENERATION) or 0
-    session_input = load_session_input(db, suite, session.key_types)
+    session_input = load_session_input(db, config.suite, session.key_types)
     policy = peer.policy
     with transaction(db):
-        used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE)
-        left = policy.daily_quota - used
+        plan = initiator_plan(home, db, config, peer, session.mode, session.key_types,
+                              tuple(session_input.elements))  # fmt: skip
+        session = replace(session, kind=plan.kind)
+        quota = policy.daily_delta_quota if plan.kind == "delta" else policy.daily_quota
+        left = quota - keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE, plan.kind)
         if left <= 0:
-            return session_input, -1
+            return Loaded(session_input, plan, generation, session, -1)
         record_started(db, session, 0)
         claim_session(db, session.session_id, session.peer, session.role)
-        set_own_size(db, session.session_id, session.peer, session.role, len(session_input.elements), generation)
-    return session_input, min(policy.max_set_size, left)
+        set_own_size(db, session.session_id, session.peer, session.role, len(plan.elements), generation)
+    return Loaded(session_input, plan, generation, session, min(policy.max_set_size, left))
 
 
 async def conclude(
@@ -248,10 +280,12 @@ async def conclude(
     status_of: StatusOf,
     cancelled: str,
     recorded: Callable[[], Awaitable[None]] | None = None,
+    epoch: Callable[[Database], set[bytes] | None] | None = None,
 ) -> Ending:
     """Pump the session to its end and record it, completed or failed, with the real cause.
 
-    ``recorded`` runs once the result is recorded (a responder sends the initiator its Result there).
+    ``recorded`` runs once the result is recorded (a responder sends the initiator its Result there);
+    ``epoch`` records the session's epoch with it (:func:`node.matching.epochs.keeper`).
     """
 
     def sizes() -> tuple[int, int]:
@@ -260,8 +294,8 @@ async def conclude(
     result = await guarded(home, session, sizes, pump(), status_of, cancelled)
     if isinstance(result, Ending):
         return result
-    summary = await guarded(home, session, sizes, settled(record_completed, home, session, session_input, result),
-                            status_of, cancelled)  # fmt: skip
+    recording = settled(record_completed, home, session, session_input, result, epoch)
+    summary = await guarded(home, session, sizes, recording, status_of, cancelled)
     if isinstance(summary, Ending):
         return summary
     if recorded is not None:

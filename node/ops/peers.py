@@ -34,6 +34,7 @@ from node.core.errors import EXPECTED_ERRORS, LocalError
 from node.ops.context import Operations
 from node.store import audit as audit
 from node.store import open_database, transaction
+from node.store.epochs import end_open_epochs
 
 __all__ = [
     "PeerCheck",
@@ -74,6 +75,8 @@ class PolicyChange:
     max_set_size: int | None = None
     daily_quota: int | None = None
     daily_work: int | None = None
+    epoch: str | None = None  # days from 1 to 90, or "none"
+    daily_delta_quota: int | None = None
 
     def entry(self, code: str) -> dict[str, Any]:
         """The given values as config fields (absent ones left out)."""
@@ -89,10 +92,23 @@ class PolicyChange:
             entry["daily_quota"] = self.daily_quota
         if self.daily_work is not None:
             entry["daily_work"] = self.daily_work
+        if self.epoch is not None:
+            entry["epoch"] = _epoch_days(code, self.epoch)
+        if self.daily_delta_quota is not None:
+            entry["daily_delta_quota"] = self.daily_delta_quota
         return entry
 
     def is_empty(self) -> bool:
-        return all(v is None for v in (self.types, self.max_set_size, self.daily_quota, self.daily_work))
+        values = (self.types, self.max_set_size, self.daily_quota, self.daily_work, self.epoch, self.daily_delta_quota)
+        return all(v is None for v in values)
+
+
+def _epoch_days(code: str, value: str) -> int | str:
+    if value.strip().lower() == "none":
+        return "none"
+    if value.strip().isdigit() and 1 <= int(value) <= 90:
+        return int(value)
+    raise _peer_error(code, "--epoch", f"{value!r} is not a number of days from 1 to 90, or 'none'")
 
 
 @dataclass(frozen=True)
@@ -186,14 +202,21 @@ def _config_restored_on_failure(ops: Operations) -> Iterator[None]:
 
 
 def _audited_config_change(
-    ops: Operations, edit: Callable[[dict[str, Any]], None], event: str, audited: Callable[[NodeConfig], Peer]
+    ops: Operations,
+    edit: Callable[[dict[str, Any]], None],
+    event: str,
+    audited: Callable[[NodeConfig], Peer],
+    also: Callable[[Database], None] | None = None,
 ) -> NodeConfig:
-    """Apply ``edit`` to the config and audit it as one change: both happen or neither does."""
+    """Apply ``edit`` to the config and audit it as one change: both happen or neither does (and ``also``,
+    a change of the store that goes with it)."""
     db = open_database(ops.home)
     try:
         with _config_restored_on_failure(ops), transaction(db):
             config = update_config(ops.home, edit)
             _audit_policy(db, ops, event, audited(config))
+            if also is not None:
+                also(db)
         return config
     finally:
         db.close()
@@ -267,8 +290,8 @@ def update(
     _configured(ops.config(), code)
     if address is None and policy.is_empty() and not default_policy:
         raise LocalError(
-            f"peer {code}: nothing to change; give --address, --types, --max-set-size, --daily-quota "
-            "or --default-policy"
+            f"peer {code}: nothing to change; give --address, --types, --max-set-size, --daily-quota, "
+            "--daily-work, --epoch, --daily-delta-quota or --default-policy"
         )
     changes = policy.entry(code)
     if address is not None:
@@ -295,7 +318,11 @@ def remove(ops: Operations, code: str) -> Peer:
     def edit(document: dict[str, Any]) -> None:
         document.get("peers", {}).pop(code, None)
 
-    _audited_config_change(ops, edit, "policy.peer-removed", lambda _config: peer)
+    def end_epochs(db: Database) -> None:
+        # What we kept of our key epochs with the peer (scalars, elements, its tags) goes with it.
+        end_open_epochs(db, code, None, "the peer was removed", ops.now_iso())
+
+    _audited_config_change(ops, edit, "policy.peer-removed", lambda _config: peer, end_epochs)
     if peer.certificate.is_relative_to(ops.home.root.resolve()):
         peer.certificate.unlink(missing_ok=True)
     return peer

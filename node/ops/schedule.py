@@ -40,6 +40,7 @@ from node.ops.context import Operations
 from node.ops.matching import close_interrupted_initiators
 from node.store import reading, unit_of_work
 from node.store import schedule as store
+from node.store.epochs import current_epoch
 
 __all__ = ["BACKOFF_FIRST_S", "Due", "PeerSchedule", "ScheduleStatus", "Scheduler", "backoff", "plan", "status"]
 
@@ -238,7 +239,9 @@ class PeerSchedule:
     """One peer's line in ``schedule status``."""
 
     peer: str
-    kind: str  # every round is a full session over both current sets
+    kind: str  # the next round we open: a delta of our open epoch with the peer, or a full session
+    epoch: EpochView | None  # our open epoch as the peer's initiator
+    last_session_kind: str | None
     last_session_at: str | None
     last_session_role: str | None
     last_session_status: str | None
@@ -251,7 +254,17 @@ class PeerSchedule:
     next_cause: str | None
 
     def as_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "epoch": None if self.epoch is None else dict(self.epoch.__dict__)}
+
+
+@dataclass(frozen=True)
+class EpochView:
+    """An open key epoch, as ``schedule status`` shows it (the first 8 hex digits of its id)."""
+
+    id: str
+    started_at: str
+    ends_at: str
+    rounds: int
 
 
 @dataclass(frozen=True)
@@ -273,14 +286,20 @@ def status(ops: Operations) -> ScheduleStatus:
         pid = store.marker(db, store.SCHEDULER_PID) or 0
         rows = store.round_rows(db)
         last = store.last_sessions(db)
+        epochs = {peer.code: current_epoch(db, peer.code, "initiator") for peer in config.peers}
     running = pid > 0 and alive(pid)
     peers = []
     for peer in config.peers:
         row = rows.get(peer.code, store.RoundRow(peer.code))
         session = last.get(peer.code)
         planned = running and config.schedule.enabled
+        epoch = epochs[peer.code]
+        view = None if epoch is None else EpochView(epoch.terms.epoch_id.hex()[:8], epoch.started_at, epoch.ends_at,
+                                                    epoch.rounds)  # fmt: skip
+        continues = view is not None and peer.policy.epoch_days is not None and ops.now_iso() < view.ends_at
         peers.append(PeerSchedule(
-            peer=peer.code, kind="full",
+            peer=peer.code, kind="delta" if continues else "full", epoch=view,
+            last_session_kind=None if session is None else session.kind,
             last_session_at=None if session is None else session.finished_at,
             last_session_role=None if session is None else session.role,
             last_session_status=None if session is None else session.status,

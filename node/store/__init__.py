@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.store.db import is_unavailable, open_database, reading, transaction, unit_of_work
+from node.store.db import is_unavailable, open_database, open_for_session, reading, transaction, unit_of_work
 from node.store.migrations import MIGRATIONS, Migration, migrate
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "is_unavailable",
     "migrate",
     "open_database",
+    "open_for_session",
     "reading",
     "transaction",
     "unit_of_work",

@@ -129,6 +129,20 @@ def open_database(home: NodeHome | Path, *, create: bool = True, busy_timeout_ms
     return db
 
 
+def open_for_session(home: NodeHome) -> Database:
+    """A connection for the epoch book of one running session: its lookups come from whichever worker
+    thread runs the session's next step (one at a time), so the connection is not tied to a thread. It
+    only reads; the session's changes are written through :func:`open_database` once it completed."""
+    db = open_database(home)
+    db.close()  # migrated; the session's own connection follows
+    try:
+        conn = sqlite3.connect(home.database, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(lock_wait_ms())}")
+    except sqlite3.Error as exc:
+        raise _open_failed(home.database, exc) from None
+    return Database(conn)
+
+
 @contextmanager
 def transaction(db: Database) -> Iterator[Database]:
     """One atomic state change: everything inside commits together or not at all.

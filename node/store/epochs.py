@@ -22,12 +22,14 @@ __all__ = [
     "current_epoch",
     "end_epoch",
     "end_open_epochs",
+    "live_elements",
+    "matched_elements",
     "open_epoch",
 ]
 
 _OPEN_EPOCH = (
     "SELECT id, peer, role, epoch_id, key_types, binding, tag_length, initiator_capacity, responder_capacity, "
-    "sealed_key, peer_key, next_position, own_total, matched_count, generation, started_at, ends_at "
+    "sealed_key, peer_key, next_position, own_total, matched_count, generation, started_at, ends_at, rounds "
     "FROM epochs WHERE peer = ? AND role = ? AND status = 'open'"
 )
 
@@ -48,14 +50,15 @@ class EpochRow:
     generation: int
     started_at: str
     ends_at: str
+    rounds: int
 
 
 def _row(values: tuple) -> EpochRow:  # type: ignore[type-arg]
     (row_id, peer, role, epoch_id, key_types, binding, tag_length, ic, rc, sealed, peer_key, nxt, own, matched,
-     generation, started, ends) = values  # fmt: skip
+     generation, started, ends, rounds) = values  # fmt: skip
     terms = EpochTerms(bytes.fromhex(epoch_id), tag_length, ic, rc)
     return EpochRow(row_id, peer, role, terms, tuple(key_types.split(",")), binding, sealed, peer_key or b"",
-                    nxt, own, matched, generation, started, ends)  # fmt: skip
+                    nxt, own, matched, generation, started, ends, rounds)  # fmt: skip
 
 
 def open_epoch(
@@ -111,6 +114,22 @@ def end_open_epochs(db: Database, peer: str | None, role: str | None, reason: st
     return len(rows)
 
 
+def live_elements(db: Database, row_id: int) -> set[bytes]:
+    """Our elements live in an epoch (what its sessions have sent of ours and not withdrawn)."""
+    return {bytes(e) for (e,) in db.execute("SELECT element FROM epoch_own WHERE epoch = ?", [row_id])}
+
+
+def matched_elements(db: Database, row: EpochRow) -> set[bytes]:
+    """Our elements that match in the epoch now: the initiator's flagged positions; the responder's elements
+    whose answer is the tag of a live initiator position."""
+    if row.role == "initiator":
+        sql = "SELECT element FROM epoch_own WHERE epoch = ? AND matched = 1"
+    else:
+        sql = ("SELECT o.element FROM epoch_own o JOIN epoch_peer p ON p.epoch = o.epoch AND p.tag = o.answer "
+               "WHERE o.epoch = ?")  # fmt: skip
+    return {bytes(e) for (e,) in db.execute(sql, [row.id])}
+
+
 def _one(db: Database, sql: str, params: list[object]) -> object | None:
     found = db.execute(sql, params).fetchone()
     return None if found is None else found[0]
@@ -125,6 +144,7 @@ class InitiatorStoreBook:
         self.terms = row.terms
         self.next_position = row.next_position
         self.matched_count = row.matched_count
+        self.rounds = row.rounds
 
     def position_of(self, element: bytes) -> int | None:
         found = _one(self._db, "SELECT position FROM epoch_own WHERE epoch = ? AND element = ?", [self.row.id, element])
@@ -152,6 +172,7 @@ class ResponderStoreBook:
         self.next_position = row.next_position
         self.own_total = row.own_total
         self.matched_count = row.matched_count
+        self.rounds = row.rounds
 
     def peer_tag(self, position: int) -> bytes | None:
         found = _one(self._db, "SELECT tag FROM epoch_peer WHERE epoch = ? AND position = ?", [self.row.id, position])
@@ -182,7 +203,8 @@ def apply_initiator(db: Database, row_id: int, changes: InitiatorChanges, genera
                         [(row_id, p) for p in changes.now_matched])  # fmt: skip
     last = max((p for p, _ in changes.added), default=-1)
     db.execute(
-        "UPDATE epochs SET next_position = MAX(next_position, ?), matched_count = ?, generation = ? WHERE id = ?",
+        "UPDATE epochs SET next_position = MAX(next_position, ?), matched_count = ?, generation = ?, "
+        "rounds = rounds + 1 WHERE id = ?",
         [last + 1, changes.matched_count, generation, row_id],
     )
 
@@ -200,6 +222,6 @@ def apply_responder(db: Database, row_id: int, changes: ResponderChanges, announ
                         [(row_id, e, a) for e, a in changes.own_added])  # fmt: skip
     db.execute(
         "UPDATE epochs SET next_position = next_position + ?, own_total = own_total + ?, matched_count = ?, "
-        "generation = ? WHERE id = ?",
+        "generation = ?, rounds = rounds + 1 WHERE id = ?",
         [announced, len(changes.own_added), changes.matched_count, generation, row_id],
     )

@@ -372,3 +372,16 @@ def _epochs(db: Database) -> None:
         ) WITHOUT ROWID""",
         "CREATE INDEX epoch_peer_by_tag ON epoch_peer(epoch, tag)",
     )
+
+
+@migration("0008_session_kinds")
+def _session_kinds(db: Database) -> None:
+    _run(
+        db,
+        # A full session (over both whole sets; also every session outside an epoch) or a delta: each kind
+        # counts against its own daily quota.
+        "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'full' CHECK (kind IN ('full', 'delta'))",
+        # How many sessions of the epoch this side recorded (its full session is the first): a delta carries
+        # the initiator's count, and a responder whose count differs is out of step.
+        "ALTER TABLE epochs ADD COLUMN rounds INTEGER NOT NULL DEFAULT 0",
+    )

@@ -115,12 +115,13 @@ class LastSession:
     finished_at: str
     intersection: int
     reason: str | None
+    kind: str
 
 
 def last_sessions(db: Database) -> dict[str, LastSession]:
     """The last session that ended with each peer, in either role."""
     rows = db.conn.execute(
-        "SELECT peer, role, mode, status, finished_at, intersection, reason FROM sessions WHERE id IN"
+        "SELECT peer, role, mode, status, finished_at, intersection, reason, kind FROM sessions WHERE id IN"
         " (SELECT MAX(id) FROM sessions WHERE status != 'running' GROUP BY peer)"
     ).fetchall()
     return {row[0]: LastSession(*row) for row in rows}
@@ -128,8 +129,9 @@ def last_sessions(db: Database) -> dict[str, LastSession]:
 
 def last_completed(db: Database) -> dict[str, tuple[str, int]]:
     """Per peer, when the last completed mutual session with it ended, in either role, and the highest case
-    generation such a session covered. A mutual session compares both whole current sets: a catch-up
-    round is due only an interval after it, and a change it covered needs no round of its own."""
+    generation such a session covered. A mutual session leaves both sides matched on their whole current
+    sets (a full session compares them; a delta brings its epoch up to them): a catch-up round is due only
+    an interval after it, and a change it covered needs no round of its own."""
     rows = db.conn.execute(
         "SELECT peer, MAX(finished_at), COALESCE(MAX(generation), 0) FROM sessions"
         " WHERE status = 'completed' AND mode = 'mutual' GROUP BY peer"

@@ -49,6 +49,7 @@ class SessionRecord:
     finished_at: str
     day: str
     reason: str | None = None
+    kind: str = "full"  # full | delta
 
 
 def _values(record: SessionRecord) -> tuple[object, ...]:
@@ -66,12 +67,13 @@ def _values(record: SessionRecord) -> tuple[object, ...]:
         record.finished_at,
         record.day,
         record.reason,
+        record.kind,
     )
 
 
 _INSERT = (
     "INSERT INTO sessions (session_id, peer, role, mode, key_types, status, own_size, peer_size,"
-    " intersection, started_at, finished_at, day, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " intersection, started_at, finished_at, day, reason, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -103,13 +105,14 @@ def record_refusal(db: Database, record: SessionRecord) -> None:
     db.conn.execute(_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), _values(record))
 
 
-def keys_charged_since(db: Database, peer: str, since: str, floor: int) -> int:
-    """What ``peer``'s sessions since ``since`` count against its quota: each session it opened with us at
-    least ``floor`` keys (a tiny or empty session still costs), each we opened what it announced."""
+def keys_charged_since(db: Database, peer: str, since: str, floor: int, kind: str = "full") -> int:
+    """What ``peer``'s sessions of ``kind`` since ``since`` count against its quota for that kind: each
+    session it opened with us at least ``floor`` keys (a tiny or empty session still costs), each we opened
+    what it announced."""
     row = db.conn.execute(
         "SELECT COALESCE(SUM(CASE WHEN role = 'responder' THEN MAX(peer_size, ?) ELSE peer_size END), 0)"
-        " FROM sessions WHERE peer = ? AND started_at >= ? AND status != 'refused'",
-        (floor, peer, since),
+        " FROM sessions WHERE peer = ? AND started_at >= ? AND status != 'refused' AND kind = ?",
+        (floor, peer, since, kind),
     ).fetchone()
     return int(row[0])
 

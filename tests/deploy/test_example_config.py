@@ -28,6 +28,7 @@ def test_the_example_parses_with_the_node_parser(tmp_path: Path) -> None:
     de, ro = parsed.peer("DE-BKA"), parsed.peer("RO-DIICOT")
     assert de is not None and ro is not None
     assert de.policy.key_types == ("phone", "passport") and de.policy.max_set_size == 500000
+    assert de.policy.epoch_days == 1 and de.policy.daily_delta_quota == 200000
     assert ro.policy == parsed.policy
     assert parsed.sessions == node_config.SessionLimits()  # the example spells out the defaults
     assert parsed.schedule == node_config.ScheduleSettings()

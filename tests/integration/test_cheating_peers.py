@@ -14,6 +14,7 @@ import pytest
 
 from crypto import BlindingKey
 from matcher.psi import PsiSession, Role
+from matcher.psi.epoch import EpochSession
 from node.config.settings import Address
 from node.core.home import NodeHome
 from node.matching import runner
@@ -28,19 +29,26 @@ pytestmark = pytest.mark.timeout(180)
 INITIATOR, RESPONDER = "NL-NP", "DE-BKA"
 
 
-def _cheating(role: Role, **changes: Any) -> type[PsiSession]:
+def _cheating(monkeypatch: pytest.MonkeyPatch, role: Role, **changes: Any) -> None:
     """The real session, with ``changes`` applied only on the cheating side (both nodes share a process)."""
-    return _sides({role: changes})
+    _sides(monkeypatch, {role: changes})
 
 
-def _sides(changes_by_role: dict[Role, dict[str, Any]]) -> type[PsiSession]:
-    class Cheating(PsiSession):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            for name, change in changes_by_role.get(self.role, {}).items():
-                setattr(self, name, change(self))
+def _sides(monkeypatch: pytest.MonkeyPatch, changes_by_role: dict[Role, dict[str, Any]]) -> None:
+    """Install the changes in both session kinds: a plain session and an epoch's (the default policy keeps
+    epochs, so a first session between the nodes is an epoch's full session)."""
 
-    return Cheating
+    def changed(base: type[PsiSession]) -> type[PsiSession]:
+        class Cheating(base):  # type: ignore[valid-type, misc]
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                for name, change in changes_by_role.get(self.role, {}).items():
+                    setattr(self, name, change(self))
+
+        return Cheating
+
+    monkeypatch.setattr(runner, "PsiSession", changed(PsiSession))
+    monkeypatch.setattr(runner, "EpochSession", changed(EpochSession))
 
 
 def _garbling(fraction: float) -> Any:
@@ -125,7 +133,7 @@ DEVIATIONS = {
 def test_an_initiator_garbling_answers_is_caught_and_learns_nothing(
     federation: Federation, monkeypatch: pytest.MonkeyPatch, deviation: str
 ) -> None:
-    monkeypatch.setattr(runner, "PsiSession", _sides({Role.INITIATOR: DEVIATIONS[deviation]}))
+    _sides(monkeypatch, {Role.INITIATOR: DEVIATIONS[deviation]})
     outcome = federation.match(INITIATOR, RESPONDER)
     assert outcome.status == "failed" and "ABORTED" in (outcome.error or ""), outcome.error
     misbehaved = _events(federation, RESPONDER, "session.misbehaved")
@@ -147,7 +155,7 @@ def test_an_initiator_garbling_answers_is_caught_and_learns_nothing(
 def test_a_responder_withholding_the_result_is_recorded_as_misbehaved(
     federation: Federation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner, "PsiSession", _cheating(Role.RESPONDER, release_result=_withholding))
+    _cheating(monkeypatch, Role.RESPONDER, release_result=_withholding)
     outcome = federation.match(INITIATOR, RESPONDER)
     assert outcome.status == "failed" and "peer-misbehaved" in (outcome.error or ""), outcome.error
     misbehaved = _events(federation, INITIATOR, "session.misbehaved")
@@ -158,7 +166,7 @@ def test_a_responder_withholding_the_result_is_recorded_as_misbehaved(
 def test_an_initiator_cancelling_after_our_elements_learns_nothing(
     federation: Federation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner, "PsiSession", _cheating(Role.INITIATOR, _queue_answers=_walking_away))
+    _cheating(monkeypatch, Role.INITIATOR, _queue_answers=_walking_away)
     outcome = federation.match(INITIATOR, RESPONDER)
     assert outcome.status == "failed", outcome
     ended = wait_until(lambda: _events(federation, RESPONDER, "session.failed"), 30, "the responder to record it")
@@ -183,7 +191,7 @@ def test_an_initiator_that_never_sends_its_last_answer_is_cut_and_learns_nothing
     server = fed.loop.run(start())
     fed.servers[RESPONDER], fed.ports[RESPONDER] = server, server.port
     fed.publish_addresses()
-    monkeypatch.setattr(runner, "PsiSession", _cheating(Role.INITIATOR, _queue_answers=_answering_all_but_the_last))
+    _cheating(monkeypatch, Role.INITIATOR, _queue_answers=_answering_all_but_the_last)
     outcome = fed.match(INITIATOR, RESPONDER)
     assert outcome.status == "failed" and "DEADLINE_EXCEEDED" in (outcome.error or ""), outcome.error
     ended = _events(fed, RESPONDER, "session.failed")
@@ -217,10 +225,11 @@ def test_garbling_exactly_the_matched_answers_gains_the_initiator_nothing(
 
     honest = federation.match(INITIATOR, RESPONDER)
     assert honest.status == "completed" and honest.intersection > 0
-    cheating = _sides({Role.INITIATOR: {"_queue_answers": targeting}, Role.RESPONDER: {"receive": record}})
-    monkeypatch.setattr(runner, "PsiSession", cheating)
+    # A policy change ends the epoch the honest session opened: the cheating session is a full one again.
+    federation.cli(INITIATOR, "peers", "update", RESPONDER, "--daily-quota", "900000")
+    _sides(monkeypatch, {Role.INITIATOR: {"_queue_answers": targeting}, Role.RESPONDER: {"receive": record}})
     outcome = federation.match(INITIATOR, RESPONDER)
-    assert outcome.status == "completed" and outcome.intersection == 0, outcome
+    assert outcome.status == "completed" and outcome.kind == "full" and outcome.intersection == 0, outcome
     completed = _events(federation, RESPONDER, "session.completed")
     assert completed[-1]["intersection"] == 0
 

@@ -107,20 +107,28 @@ def test_peer_added_while_serving_gets_through_after_other_calls(federation: Fed
         ("--types", "phone,passport", "PERMISSION_DENIED"),
         ("--max-set-size", "3", "RESOURCE_EXHAUSTED"),
         ("--daily-quota", "1500", "RESOURCE_EXHAUSTED"),
+        ("--daily-delta-quota", "1500", "RESOURCE_EXHAUSTED"),
     ],
-    ids=["key-type-excluded", "set-over-cap", "over-daily-quota"],
+    ids=["key-type-excluded", "set-over-cap", "over-daily-quota", "over-daily-delta-quota"],
 )
 def test_policy_refusals(federation: Federation, option: str, value: str, status: str) -> None:
     cert = str(federation.home("DE-BKA") / "tls" / "node.crt")
     address = f"127.0.0.1:{federation.ports['DE-BKA']}"
     federation.cli(RESPONDER, "peers", "remove", "DE-BKA")
     types = () if option == "--types" else ("--types", ",".join(KEY_TYPES))
-    federation.cli(RESPONDER, "peers", "add", "DE-BKA", "--address", address, "--cert", cert, option, value, *types)
+    # Full sessions only for the full quota: a second session would otherwise be a delta, counted apart.
+    epoch = ("--epoch", "none") if option == "--daily-quota" else ()
+    federation.cli(
+        RESPONDER, "peers", "add", "DE-BKA", "--address", address, "--cert", cert, option, value, *types, *epoch
+    )
+    # Every session counts at least 1000 keys: the first fits in 1500, the second would need 2000.
     if option == "--daily-quota":
-        # Every session counts at least 1000 keys: the first fits in 1500, the second would need 2000.
         first = federation.cli("DE-BKA", "match", RESPONDER, "--json").json()[0]
         assert first["status"] == "completed", first
         assert first["own_size"] == 8
+    if option == "--daily-delta-quota":
+        kinds = [federation.cli("DE-BKA", "match", RESPONDER, "--json").json()[0] for _ in range(2)]
+        assert [(k["status"], k["kind"]) for k in kinds] == [("completed", "full"), ("completed", "delta")]
     result = federation.cli("DE-BKA", "match", RESPONDER, "--json", check=False)
     assert result.returncode == 1
     outcome = result.json()[0]
@@ -129,7 +137,7 @@ def test_policy_refusals(federation: Federation, option: str, value: str, status
     assert _refusals(federation, RESPONDER) == [status]
     failed = [s for event, s in federation.audit_events("DE-BKA") if event == "session.failed"]
     assert failed == [status]  # the initiator records the refusal it met, too
-    if option != "--daily-quota":
+    if option not in ("--daily-quota", "--daily-delta-quota"):
         assert not any(a["peer"] == "DE-BKA" for a in federation.alerts(RESPONDER))
     _still_serving(federation)
 

@@ -170,6 +170,8 @@ def test_peers_add_list_remove(nodes: tuple[Path, Path]) -> None:
             "max_set_size": 1000,
             "daily_quota": default_quota,
             "daily_work": load_config(NodeHome(nl)).policy.daily_work,
+            "epoch": load_config(NodeHome(nl)).policy.epoch_days,
+            "daily_delta_quota": load_config(NodeHome(nl)).policy.daily_delta_quota,
         }
     ]
     stored = tomllib.loads(NodeHome(nl).config.read_text())["peers"]["DE-BKA"]

@@ -17,6 +17,7 @@ import pytest
 from crypto import DEFAULT_SUITE, BlindingKey, pair_handle, tag_length_for, tags_of
 from matcher.identifiers import Identifier, normalize_identifier
 from matcher.psi import CANARIES, Accept, Mode, Open, Result
+from matcher.psi.epoch import epoch_terms
 from node.net import wire
 from proto.casebridge.v1 import casebridge_pb2 as pb
 
@@ -48,6 +49,7 @@ COMMON = GROUPS[0]
 KEYS = [g for g in GROUPS if "canonical value" in g]
 CANARY = next(g for g in GROUPS if "canary r·G" in g)
 FRAMES = next(g for g in GROUPS if "Open frame" in g)
+EPOCH = next(g for g in GROUPS if "epoch id" in g)
 SECRET = bytes.fromhex(COMMON["federation secret"])
 A = BlindingKey(bytes.fromhex(COMMON["initiator scalar a"]))
 B = BlindingKey(bytes.fromhex(COMMON["responder scalar b"]))
@@ -145,3 +147,58 @@ def test_tag_lengths_in_the_text() -> None:
     assert len(pairs) >= 4
     for x, y, t in pairs:
         assert tag_length_for(int(x.replace(",", "")), int(y.replace(",", "")) + CANARIES) == int(t)
+
+
+def _epoch_tag_length(x: int, y: int) -> int:
+    """The documented formula, written out: capacities 2 * max(n, 1000), then the plain formula over them."""
+    cap_x, cap_y = 2 * max(x, 1000), 2 * max(y, 1000)
+    bits = (max(1, cap_x) * (cap_y + CANARIES)).bit_length()
+    return min(32, max(8, -(-(bits + 40) // 8)))
+
+
+def test_epoch_terms_and_frames() -> None:
+    epoch_id = bytes.fromhex(EPOCH["epoch id"])
+    terms = epoch_terms(epoch_id, 100_000, 100_000)
+    assert EPOCH["epoch capacities"].split() == [str(terms.initiator_capacity), str(terms.responder_capacity)]
+    assert int(EPOCH["epoch tag length"]) == terms.tag_length == _epoch_tag_length(100_000, 100_000)
+    header = wire.SessionHeader(
+        bytes.fromhex(FRAMES["session id"]), ("phone", "iban"), bytes.fromhex(FRAMES["federation proof"])
+    )
+    full = Open(DEFAULT_SUITE.name, Mode.MUTUAL, 100_000, A.public_key(), epoch_id=epoch_id)
+    frame = bytes.fromhex(EPOCH["epoch full Open frame"])
+    assert wire.encode(full, header).SerializeToString() == frame
+    assert wire.decode_open(wire.parse_frame(frame)) == (full, header)
+    kept = Accept(DEFAULT_SUITE.name, Mode.MUTUAL, 100_000, terms.tag_length, epoch_kept=True)
+    assert wire.encode(kept).SerializeToString() == bytes.fromhex(EPOCH["epoch full Accept frame"])
+
+    session_id = bytes.fromhex(EPOCH["delta session id"])
+    layout = _lp(b"casebridge-federation-proof") + _lp(DEFAULT_SUITE.name.encode()) + _lp(session_id)
+    proof = hmac.digest(SECRET, layout, "sha256")
+    assert bytes.fromhex(EPOCH["delta federation proof"]) == proof
+    delta = Open(DEFAULT_SUITE.name, Mode.MUTUAL, 1000, A.public_key(), epoch_id=epoch_id, delta=True,
+                 removed=(7, 99_999), epoch_round=1)  # fmt: skip
+    frame = bytes.fromhex(EPOCH["delta Open frame"])
+    assert wire.encode(delta, wire.SessionHeader(session_id, ("phone", "iban"), proof)).SerializeToString() == frame
+    parsed = pb.PsiFrame.FromString(frame).open
+    assert (parsed.delta, parsed.epoch_round, parsed.epoch_id) == (True, 1, epoch_id)
+    assert parsed.removed == (7).to_bytes(4, "big") + (99_999).to_bytes(4, "big")
+    accepted = Accept(DEFAULT_SUITE.name, Mode.MUTUAL, 1000, terms.tag_length, epoch_kept=True)
+    frame = bytes.fromhex(EPOCH["delta Accept frame"])
+    assert wire.encode(accepted).SerializeToString() == frame
+    assert wire.decode(wire.parse_frame(frame)) == accepted
+    result = Result(4, (100_000, 100_001), (5,))
+    frame = bytes.fromhex(EPOCH["delta Result frame"])
+    assert wire.encode(result).SerializeToString() == frame
+    assert wire.decode(wire.parse_frame(frame)) == result
+    assert pb.PsiFrame.FromString(frame).result.dropped == (5).to_bytes(4, "big")
+
+
+def test_epoch_tag_lengths_in_the_text() -> None:
+    text = PROTOCOL.read_text(encoding="utf-8")
+    line = re.search(r"Epoch tag lengths for the sizes .*?:(.*?)\n\n", text, flags=re.S)
+    assert line is not None
+    pairs = re.findall(r"\(([\d,]+), ([\d,]+)\) → (\d+)", line.group(1))
+    assert len(pairs) >= 4
+    for x, y, t in pairs:
+        size_x, size_y = int(x.replace(",", "")), int(y.replace(",", ""))
+        assert epoch_terms(b"\0" * 16, size_x, size_y).tag_length == _epoch_tag_length(size_x, size_y) == int(t)

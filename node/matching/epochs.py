@@ -1,0 +1,209 @@
+"""Key epochs with each peer, as this node keeps them: which kind of session a round runs, and what a
+completed one leaves in the store.
+
+An epoch (:mod:`matcher.psi.epoch`) opens with a full session and lets the sessions after it carry only
+what changed. This node keeps one per peer and role, and ends it -- destroying its scalar, our elements in it
+and the peer's tags -- when it passes ``[policy] epoch`` days, when anything it is bound to changes (our
+certificate, the peer's pinned one, the federation secret, the suite, the peer's policy), when it has no
+room left, or when the peer says it no longer keeps its side (:class:`~matcher.psi.EpochEnded`). The next
+round then opens a new epoch with fresh scalars.
+
+Our scalar is kept sealed under ``<home>/epoch.key`` (:mod:`node.core.sealing`), bound to the peer, the role
+and the epoch id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlite_utils import Database
+
+from crypto import BlindingKey
+from crypto.certificates import fingerprint, load_certificate
+from matcher.psi import EpochEnded, Mode, Open, Role
+from matcher.psi.epoch import EPOCH_ID_LENGTH, EpochSession, InitiatorChanges, ResponderChanges
+from node.config.settings import NodeConfig, Peer
+from node.core.clock import now, now_iso
+from node.core.home import NodeHome
+from node.core.sealing import seal, sealing_key, unseal
+from node.store import epochs as store
+from node.store import open_database, transaction
+from node.store.epochs import EpochRow
+
+__all__ = ["EpochPlan", "binding", "end_epoch_of", "initiator_plan", "keeper", "responder_plan"]
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How one session runs: outside any epoch (``epoch_id`` empty), as the full session opening an epoch
+    (``row`` None), or as a delta of the epoch ``row`` sending ``elements`` and withdrawing ``removed``."""
+
+    epoch_id: bytes = b""
+    key: BlindingKey | None = None
+    row: EpochRow | None = None
+    elements: tuple[bytes, ...] = ()
+    removed: tuple[bytes, ...] = ()
+    keep: bool = False
+    binding: str = ""
+    ends_at: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "full" if self.row is None else "delta"
+
+    @property
+    def in_epoch(self) -> bool:
+        return bool(self.epoch_id)
+
+
+def binding(home: NodeHome, config: NodeConfig, peer: Peer) -> str:
+    """What an epoch with ``peer`` is bound to, as a digest: a change of any part ends the epoch."""
+    material = {
+        "own_certificate": fingerprint(load_certificate(home.tls_cert.read_bytes())),
+        "peer_certificate": peer.fingerprint,
+        "federation_secret": hashlib.sha256(home.read_federation_secret()).hexdigest(),
+        "suite": config.suite,
+        "policy": dataclasses.asdict(peer.policy),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=list).encode()).hexdigest()
+
+
+def _bound_to(peer: str, role: str, epoch_id: bytes) -> bytes:
+    return f"casebridge epoch scalar|{peer}|{role}|{epoch_id.hex()}".encode()
+
+
+def _ends_at(peer: Peer) -> str:
+    days = peer.policy.epoch_days or 0
+    return (now() + timedelta(days=days)).isoformat(timespec="seconds")
+
+
+def _stale(row: EpochRow, bound: str, key_types: tuple[str, ...]) -> str | None:
+    """Why ``row`` can no longer be continued, or None."""
+    if row.binding != bound:
+        return "a certificate, the federation secret or the policy changed"
+    if tuple(row.key_types) != tuple(key_types):
+        return "the session's key types changed"
+    if now_iso() >= row.ends_at:
+        return "the epoch ran its time"
+    return None
+
+
+def _fresh(peer: Peer, bound: str, elements: tuple[bytes, ...], keep: bool) -> EpochPlan:
+    return EpochPlan(
+        epoch_id=os.urandom(EPOCH_ID_LENGTH), key=BlindingKey.generate(os.urandom), elements=elements,
+        keep=keep, binding=bound, ends_at=_ends_at(peer),
+    )  # fmt: skip
+
+
+def _delta(home: NodeHome, db: Database, row: EpochRow, elements: tuple[bytes, ...], bound: str) -> EpochPlan:
+    live = store.live_elements(db, row.id)
+    current = set(elements)
+    key = BlindingKey(unseal(sealing_key(home), row.sealed_key, _bound_to(row.peer, row.role, row.terms.epoch_id)))
+    return EpochPlan(
+        epoch_id=row.terms.epoch_id, key=key, row=row, elements=tuple(sorted(current - live)),
+        removed=tuple(sorted(live - current)), keep=True, binding=bound, ends_at=row.ends_at,
+    )  # fmt: skip
+
+
+def initiator_plan(
+    home: NodeHome, db: Database, config: NodeConfig, peer: Peer, mode: Mode, key_types: tuple[str, ...],
+    elements: tuple[bytes, ...],
+) -> EpochPlan:  # fmt: skip
+    """The session we open with ``peer``: a delta of our epoch when it is still good, else a full session
+    that opens a new one (or, when the policy keeps no epochs, a session outside any). Call inside a
+    transaction: an epoch that can no longer be continued ends here."""
+    at = now_iso()
+    if mode is not Mode.MUTUAL or peer.policy.epoch_days is None:
+        store.end_open_epochs(db, peer.code, "initiator", "the policy keeps no epochs with the peer", at)
+        return EpochPlan(elements=elements)
+    bound = binding(home, config, peer)
+    row = store.current_epoch(db, peer.code, "initiator")
+    if row is not None:
+        stale = _stale(row, bound, key_types)
+        plan = _delta(home, db, row, elements, bound) if stale is None else None
+        if plan is not None and row.next_position + len(plan.elements) <= row.terms.initiator_capacity:
+            return plan
+        store.end_epoch(db, row.id, stale or "the epoch has no room for the new keys", at)
+    return _fresh(peer, bound, elements, keep=True)
+
+
+def responder_plan(
+    home: NodeHome, db: Database, config: NodeConfig, peer: Peer, opened: Open, key_types: tuple[str, ...],
+    elements: tuple[bytes, ...],
+) -> EpochPlan | EpochEnded:  # fmt: skip
+    """How we answer the session ``opened`` begins; a delta of an epoch we do not keep (or can no longer
+    continue) gets :class:`~matcher.psi.EpochEnded`, to raise once the transaction (which may have ended
+    our epoch) committed. Call inside a transaction."""
+    if not opened.epoch_id:
+        return EpochPlan(elements=elements)
+    keep = opened.mode is Mode.MUTUAL and peer.policy.epoch_days is not None
+    if not opened.delta:
+        return dataclasses.replace(_fresh(peer, binding(home, config, peer) if keep else "", elements, keep),
+                                   epoch_id=opened.epoch_id)  # fmt: skip
+    row = store.current_epoch(db, peer.code, "responder")
+    if row is None or row.terms.epoch_id != opened.epoch_id or not keep:
+        return EpochEnded("this node keeps no such epoch with the peer; a full session starts anew")
+    bound = binding(home, config, peer)
+    stale = _stale(row, bound, key_types)
+    plan = _delta(home, db, row, elements, bound) if stale is None else None
+    if plan is None or row.own_total + len(plan.elements) > row.terms.responder_capacity:
+        store.end_epoch(db, row.id, stale or "the epoch has no room for our new keys", now_iso())
+        return EpochEnded("this node ended the epoch; a full session starts anew")
+    return plan
+
+
+def end_epoch_of(home: NodeHome, row: EpochRow, reason: str) -> None:
+    """End the epoch ``row`` (when it is still open) and destroy its material."""
+    db = open_database(home)
+    with transaction(db):
+        current = store.current_epoch(db, row.peer, row.role)
+        if current is not None and current.id == row.id:
+            store.end_epoch(db, row.id, reason, now_iso())
+
+
+def keeper(
+    home: NodeHome,
+    peer: str,
+    role: Role,
+    key_types: tuple[str, ...],
+    plan: EpochPlan,
+    session: EpochSession,
+    opened: Open | None,
+    generation: int,
+) -> Callable[[Database], set[bytes] | None]:
+    """What records a completed session's epoch, inside the transaction recording the session: it opens
+    the epoch (a full session the peer agreed to keep), applies the session's changes, and returns our
+    elements that match in the epoch now (None: the session kept no epoch; its result says what matched).
+    ``opened``: the peer's Open, when we are the responder; ``generation``: the case generation our
+    elements were loaded at."""
+
+    def keep(db: Database) -> set[bytes] | None:
+        if not plan.in_epoch or not session.kept or session.changes is None:
+            return None
+        row = plan.row
+        row_id = row.id if row is not None else _open(db)
+        changes = session.changes
+        if isinstance(changes, InitiatorChanges):
+            store.apply_initiator(db, row_id, changes, generation)
+        elif isinstance(changes, ResponderChanges) and opened is not None:
+            store.apply_responder(db, row_id, changes, opened.set_size, generation)
+        current = store.current_epoch(db, peer, role.value)
+        assert current is not None and current.id == row_id
+        return store.matched_elements(db, current)
+
+    def _open(db: Database) -> int:
+        assert plan.key is not None and session.terms is not None
+        sealed = seal(sealing_key(home), plan.key.secret_bytes(), _bound_to(peer, role.value, plan.epoch_id))
+        return store.open_epoch(
+            db, peer=peer, role=role.value, terms=session.terms, key_types=key_types,
+            binding=plan.binding, sealed_key=sealed, peer_key=b"" if opened is None else opened.public_key,
+            started_at=now_iso(), ends_at=plan.ends_at,
+        )  # fmt: skip
+
+    return keep
