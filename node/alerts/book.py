@@ -11,7 +11,7 @@ current key is marked ``gone`` -- never silently deleted.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -125,14 +125,20 @@ def record_matches(
     key_types: Sequence[str],
     matched: Sequence[MatchedKey],
     at: str,
+    scope: Collection[int] | None = None,
 ) -> RecordSummary:
-    """Fold one completed mutual-reveal session into the alerts. Call inside a transaction."""
+    """Fold one completed mutual-reveal session into the alerts. Call inside a transaction.
+
+    ``matched`` is every key of ours that matches now; with ``scope`` (our case ids), only the alerts of
+    those cases are brought in line and ``matched`` holds the keys of those cases: a delta session records
+    only the cases it changed, every other alert already says what matches."""
     by_case = _by_case(matched)
+    if scope is not None and not set(by_case) <= set(scope):
+        raise LocalError("keys of a case outside the scope were given to record")
     new = updated = 0
-    touched: set[int] = set()
     # One query for the peer's existing alerts and one executemany for the keys, instead of statements per
     # matched case: a large session matches tens of thousands of cases, and both nodes wait for this.
-    existing = store.peer_alerts_by_case(db, peer)
+    existing = store.peer_alerts_by_case(db, peer, scope)
     key_rows: list[KeyUpsert] = []
     new_rows: list[NewAlert] = []
     again_rows: list[MatchedAgain] = []
@@ -149,7 +155,6 @@ def record_matches(
             new += 1
         else:
             alert_id = row.id
-        touched.add(alert_id)
         key_rows.extend(
             KeyUpsert(
                 alert_id, key.key_type, key.tier, key.element, key.handle,
@@ -169,8 +174,8 @@ def record_matches(
     store.insert_alerts(db, new_rows)
     store.mark_matched_again(db, again_rows)
     store.upsert_keys(db, key_rows)
-    gone = _mark_missing(db, peer=peer, session_id=session_id, key_types=key_types, touched=touched, at=at)
-    _refresh_tiers(db, peer)
+    gone = _mark_missing(db, peer=peer, session_id=session_id, key_types=key_types, scope=scope, at=at)
+    _refresh_tiers(db, peer, scope)
     return RecordSummary(new_alerts=new, updated_alerts=updated, gone_alerts=gone)
 
 
@@ -197,22 +202,22 @@ def _audit_created(
 
 
 def _mark_missing(
-    db: Database, *, peer: str, session_id: str, key_types: Sequence[str], touched: set[int], at: str
+    db: Database, *, peer: str, session_id: str, key_types: Sequence[str], scope: Collection[int] | None, at: str
 ) -> int:
-    """Keys of this peer's alerts, of the session's key types, that the session did not match again."""
-    store.mark_keys_not_current(db, peer, session_id, key_types)
-    gone = store.alerts_left_without_keys(db, peer)
+    """Keys of this peer's alerts (in ``scope``), of the session's key types, the session did not match again."""
+    store.mark_keys_not_current(db, peer, session_id, key_types, scope)
+    gone = store.alerts_left_without_keys(db, peer, scope)
     for alert_id in gone:
         store.mark_gone(db, alert_id, at)
         audit.append(db, "alert.match-gone", at=at, peer=peer, subject=f"alert:{alert_id}", session=session_id)
     return len(gone)
 
 
-def _refresh_tiers(db: Database, peer: str) -> None:
-    # All of the peer's alert keys in one query; only the alerts whose tier changes are written.
+def _refresh_tiers(db: Database, peer: str, scope: Collection[int] | None) -> None:
+    # All of the peer's alert keys (in scope) in one query; only the alerts whose tier changes are written.
     tiers: dict[int, str] = {}
     keys: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
-    for row in store.peer_key_tiers(db, peer):
+    for row in store.peer_key_tiers(db, peer, scope):
         tiers[row.alert_id] = row.alert_tier
         keys[row.alert_id].append((row.key_type, row.tier, row.current))
     changes: list[TierChange] = []

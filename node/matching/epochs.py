@@ -30,13 +30,25 @@ from matcher.psi import EpochEnded, Mode, Open, Role
 from matcher.psi.epoch import EPOCH_ID_LENGTH, EpochSession, InitiatorChanges, ResponderChanges
 from node.config.settings import NodeConfig, Peer
 from node.core.clock import now, now_iso
+from node.core.errors import LocalError
 from node.core.home import NodeHome
 from node.core.sealing import seal, sealing_key, unseal
+from node.matching.elements import OurKeys
 from node.store import epochs as store
 from node.store import open_database, transaction
 from node.store.epochs import EpochRow
 
-__all__ = ["EpochPlan", "binding", "end_epoch_of", "initiator_plan", "keeper", "responder_plan"]
+__all__ = ["EpochPlan", "KeptEpoch", "binding", "end_epoch_of", "initiator_plan", "keeper", "responder_plan"]
+
+
+@dataclass(frozen=True)
+class KeptEpoch:
+    """What a completed session left of its epoch: the epoch as recorded now, whether the session was a
+    delta of it, and the suite its elements are of."""
+
+    row: EpochRow
+    delta: bool
+    suite: str
 
 
 @dataclass(frozen=True)
@@ -101,19 +113,23 @@ def _fresh(peer: Peer, bound: str, elements: tuple[bytes, ...], keep: bool) -> E
     )  # fmt: skip
 
 
-def _delta(home: NodeHome, db: Database, row: EpochRow, elements: tuple[bytes, ...], bound: str) -> EpochPlan:
-    live = store.live_elements(db, row.id)
-    current = set(elements)
-    key = BlindingKey(unseal(sealing_key(home), row.sealed_key, _bound_to(row.peer, row.role, row.terms.epoch_id)))
+def _delta(home: NodeHome, row: EpochRow, keys: OurKeys, bound: str) -> EpochPlan | str:
+    """The delta continuing ``row``, or why it cannot continue."""
+    sealing = sealing_key(home)
+    try:
+        scalar = unseal(sealing, row.sealed_key, _bound_to(row.peer, row.role, row.terms.epoch_id))
+    except LocalError:
+        return "this node's epoch key does not open the epoch's scalar (restored without it?)"
+    added, removed = keys.changes(row.id)
     return EpochPlan(
-        epoch_id=row.terms.epoch_id, key=key, row=row, elements=tuple(sorted(current - live)),
-        removed=tuple(sorted(live - current)), keep=True, binding=bound, ends_at=row.ends_at,
+        epoch_id=row.terms.epoch_id, key=BlindingKey(scalar), row=row, elements=added, removed=removed,
+        keep=True, binding=bound, ends_at=row.ends_at,
     )  # fmt: skip
 
 
 def initiator_plan(
     home: NodeHome, db: Database, config: NodeConfig, peer: Peer, mode: Mode, key_types: tuple[str, ...],
-    elements: tuple[bytes, ...],
+    keys: OurKeys,
 ) -> EpochPlan:  # fmt: skip
     """The session we open with ``peer``: a delta of our epoch when it is still good, else a full session
     that opens a new one (or, when the policy keeps no epochs, a session outside any). Call inside a
@@ -121,39 +137,41 @@ def initiator_plan(
     at = now_iso()
     if mode is not Mode.MUTUAL or peer.policy.epoch_days is None:
         store.end_open_epochs(db, peer.code, "initiator", "the policy keeps no epochs with the peer", at)
-        return EpochPlan(elements=elements)
+        return EpochPlan(elements=keys.elements())
     bound = binding(home, config, peer)
     row = store.current_epoch(db, peer.code, "initiator")
     if row is not None:
-        stale = _stale(row, bound, key_types)
-        plan = _delta(home, db, row, elements, bound) if stale is None else None
-        if plan is not None and row.next_position + len(plan.elements) <= row.terms.initiator_capacity:
+        why = _stale(row, bound, key_types)
+        plan = _delta(home, row, keys, bound) if why is None else why
+        if isinstance(plan, EpochPlan) and row.next_position + len(plan.elements) <= row.terms.initiator_capacity:
             return plan
-        store.end_epoch(db, row.id, stale or "the epoch has no room for the new keys", at)
-    return _fresh(peer, bound, elements, keep=True)
+        store.end_epoch(db, row.id, plan if isinstance(plan, str) else "the epoch has no room for the new keys", at)
+    return _fresh(peer, bound, keys.elements(), keep=True)
 
 
 def responder_plan(
     home: NodeHome, db: Database, config: NodeConfig, peer: Peer, opened: Open, key_types: tuple[str, ...],
-    elements: tuple[bytes, ...],
+    keys: OurKeys,
 ) -> EpochPlan | EpochEnded:  # fmt: skip
     """How we answer the session ``opened`` begins; a delta of an epoch we do not keep (or can no longer
     continue) gets :class:`~matcher.psi.EpochEnded`, to raise once the transaction (which may have ended
     our epoch) committed. Call inside a transaction."""
     if not opened.epoch_id:
-        return EpochPlan(elements=elements)
+        return EpochPlan(elements=keys.elements())
     keep = opened.mode is Mode.MUTUAL and peer.policy.epoch_days is not None
     if not opened.delta:
-        return dataclasses.replace(_fresh(peer, binding(home, config, peer) if keep else "", elements, keep),
+        return dataclasses.replace(_fresh(peer, binding(home, config, peer) if keep else "", keys.elements(), keep),
                                    epoch_id=opened.epoch_id)  # fmt: skip
     row = store.current_epoch(db, peer.code, "responder")
     if row is None or row.terms.epoch_id != opened.epoch_id or not keep:
         return EpochEnded("this node keeps no such epoch with the peer; a full session starts anew")
     bound = binding(home, config, peer)
-    stale = _stale(row, bound, key_types)
-    plan = _delta(home, db, row, elements, bound) if stale is None else None
-    if plan is None or row.own_total + len(plan.elements) > row.terms.responder_capacity:
-        store.end_epoch(db, row.id, stale or "the epoch has no room for our new keys", now_iso())
+    why = _stale(row, bound, key_types)
+    plan = _delta(home, row, keys, bound) if why is None else why
+    if isinstance(plan, str) or row.own_total + len(plan.elements) > row.terms.responder_capacity:
+        store.end_epoch(
+            db, row.id, plan if isinstance(plan, str) else "the epoch has no room for our new keys", now_iso()
+        )
         return EpochEnded("this node ended the epoch; a full session starts anew")
     return plan
 
@@ -176,14 +194,14 @@ def keeper(
     session: EpochSession,
     opened: Open | None,
     generation: int,
-) -> Callable[[Database], set[bytes] | None]:
+) -> Callable[[Database], KeptEpoch | None]:
     """What records a completed session's epoch, inside the transaction recording the session: it opens
-    the epoch (a full session the peer agreed to keep), applies the session's changes, and returns our
-    elements that match in the epoch now (None: the session kept no epoch; its result says what matched).
+    the epoch (a full session the peer agreed to keep), applies the session's changes, and returns the
+    epoch as it stands now (None: the session kept no epoch; its result says what matched).
     ``opened``: the peer's Open, when we are the responder; ``generation``: the case generation our
     elements were loaded at."""
 
-    def keep(db: Database) -> set[bytes] | None:
+    def keep(db: Database) -> KeptEpoch | None:
         if not plan.in_epoch or not session.kept or session.changes is None:
             return None
         row = plan.row
@@ -195,7 +213,7 @@ def keeper(
             store.apply_responder(db, row_id, changes, opened.set_size, generation)
         current = store.current_epoch(db, peer, role.value)
         assert current is not None and current.id == row_id
-        return store.matched_elements(db, current)
+        return KeptEpoch(current, delta=row is not None, suite=session.suite.name)
 
     def _open(db: Database) -> int:
         assert plan.key is not None and session.terms is not None

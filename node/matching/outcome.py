@@ -12,9 +12,11 @@ from matcher.psi import Mode, PsiResult
 from node.alerts.book import MatchedKey, RecordSummary, record_matches
 from node.core.clock import now_iso
 from node.core.home import NodeHome
-from node.matching.elements import SessionInput
+from node.matching.elements import KeyRow, SessionInput
+from node.matching.epochs import KeptEpoch
 from node.store import audit as audit
 from node.store import open_database, transaction
+from node.store.epochs import matched_elements, unsettled_matches
 from node.store.sessions import SessionRecord, finish_session, record_refusal, start_session
 
 __all__ = ["SessionFacts", "record_completed", "record_failed", "record_refused", "record_started"]
@@ -57,21 +59,31 @@ def record_started(db: Database, facts: SessionFacts, peer_size: int) -> None:
     start_session(db, _row(facts, "running", 0, peer_size, 0, None))
 
 
-def _matched_keys(facts: SessionFacts, session_input: SessionInput, result: PsiResult,
-                  in_epoch: set[bytes] | None) -> list[MatchedKey] | None:  # fmt: skip
-    """The keys of ours that match now: from the epoch when the session kept one (a delta's result names
-    only what it changed), else from the result (None in count-only mode)."""
-    if in_epoch is not None:
+def _matched_keys(
+    db: Database, facts: SessionFacts, session_input: SessionInput, result: PsiResult, kept: KeptEpoch | None
+) -> tuple[list[MatchedKey] | None, frozenset[int] | None]:
+    """The keys of ours to record, and the cases they are all of the matches of (None: every case).
+
+    A delta records only the cases whose alerts no longer say what matches in the epoch (its result names
+    only what changed); a full session of an epoch takes what matches from the epoch, any other session
+    from its result (nothing in count-only mode)."""
+    scope: frozenset[int] | None = None
+    if kept is not None and kept.delta:
+        scope, found = unsettled_matches(db, kept.row, facts.peer, kept.suite, facts.key_types)
+        rows = [KeyRow(*row) for row in found]
+    elif kept is not None:
+        in_epoch = matched_elements(db, kept.row)
         rows = [row for row in session_input.rows if row.element in in_epoch]
     elif result.matched is not None:
         rows = [session_input.rows[index] for index in sorted(result.matched)]
     else:
-        return None
+        return None, None
     # The handle names the key for this pair of agencies whatever either side's history.
-    return [
+    matched = [
         MatchedKey(row.case_id, row.key_type, row.tier, row.element, pair_handle(row.element, facts.agency, facts.peer))
         for row in rows
     ]
+    return matched, scope
 
 
 def record_completed(
@@ -79,7 +91,7 @@ def record_completed(
     facts: SessionFacts,
     session_input: SessionInput,
     result: PsiResult,
-    epoch: Callable[[Database], set[bytes] | None] | None = None,
+    epoch: Callable[[Database], KeptEpoch | None] | None = None,
 ) -> RecordSummary | None:
     """Record a completed session and fold what matched into the alerts; ``epoch`` records the session's
     epoch in the same transaction and returns our elements matching in it."""
@@ -88,7 +100,7 @@ def record_completed(
     with transaction(db):
         finish_session(db, _row(facts, "completed", result.own_size, result.peer_size, result.intersection_size, None))
         summary = None
-        matched = _matched_keys(facts, session_input, result, None if epoch is None else epoch(db))
+        matched, scope = _matched_keys(db, facts, session_input, result, None if epoch is None else epoch(db))
         if matched is not None:
             summary = record_matches(
                 db,
@@ -97,6 +109,7 @@ def record_completed(
                 key_types=facts.key_types,
                 matched=matched,
                 at=at,
+                scope=scope,
             )
         audit.append(
             db,

@@ -27,7 +27,7 @@ from node.core.errors import SessionOverdue
 from node.core.home import NodeHome
 from node.matching import steps
 from node.matching.driver import SESSION_IDLE_TIMEOUT_S, drive
-from node.matching.epochs import EpochPlan, end_epoch_of, keeper
+from node.matching.epochs import EpochPlan, KeptEpoch, end_epoch_of, keeper
 from node.matching.link import Connect, Ending, Link, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_failed
 from node.store import open_for_session
@@ -151,7 +151,7 @@ def _session(
 
 
 def _keeper(home: NodeHome, facts: SessionFacts, role: Role, loaded: steps.Loaded, session: PsiSession,
-            opened: Open | None) -> Callable[[Database], set[bytes] | None] | None:  # fmt: skip
+            opened: Open | None) -> Callable[[Database], KeptEpoch | None] | None:  # fmt: skip
     if not isinstance(session, EpochSession):
         return None
     return keeper(home, facts.peer, role, facts.key_types, loaded.plan, session, opened, loaded.generation)

@@ -18,8 +18,8 @@ from node.config.settings import NodeConfig, Peer
 from node.core.clock import ago_iso, now_iso, today_iso
 from node.core.errors import EXPECTED_ERRORS, FederationMismatch, PermissionRefused, QuotaExceeded, fault_of
 from node.core.home import NodeHome
-from node.matching.elements import SessionInput, load_session_input
-from node.matching.epochs import EpochPlan, initiator_plan, responder_plan
+from node.matching.elements import OurKeys, SessionInput
+from node.matching.epochs import EpochPlan, KeptEpoch, initiator_plan, responder_plan
 from node.matching.link import Ending, LinkBroken, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_refused, record_started
 from node.store import open_database, transaction
@@ -233,9 +233,9 @@ def load(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts, 
     blinds only our new keys)."""
     db = open_database(home)
     generation = marker(db, CASES_GENERATION) or 0  # read first: a change after it counts as not covered
-    session_input = load_session_input(db, config.suite, session.key_types)
+    keys = OurKeys(db, config.suite, session.key_types)
     with transaction(db):
-        plan = responder_plan(home, db, config, peer, opened, session.key_types, tuple(session_input.elements))
+        plan = responder_plan(home, db, config, peer, opened, session.key_types, keys)
         if isinstance(plan, EpochPlan):
             own = len(plan.elements)
             done = keys_blinded_since(db, peer.code, ago_iso(QUOTA_WINDOW_S))
@@ -247,7 +247,7 @@ def load(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts, 
             set_own_size(db, session.session_id, session.peer, session.role, own, generation)
     if not isinstance(plan, EpochPlan):
         raise plan  # the epoch it ended is committed first
-    return Loaded(session_input, plan, generation, session)
+    return Loaded(keys.session_input, plan, generation, session)
 
 
 def prepare_initiator(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts) -> Loaded:
@@ -255,20 +255,19 @@ def prepare_initiator(home: NodeHome, config: NodeConfig, peer: Peer, session: S
     keys we still accept from it in this 24-hour window for that kind of session (-1: none)."""
     db = open_database(home)
     generation = marker(db, CASES_GENERATION) or 0
-    session_input = load_session_input(db, config.suite, session.key_types)
+    keys = OurKeys(db, config.suite, session.key_types)
     policy = peer.policy
     with transaction(db):
-        plan = initiator_plan(home, db, config, peer, session.mode, session.key_types,
-                              tuple(session_input.elements))  # fmt: skip
+        plan = initiator_plan(home, db, config, peer, session.mode, session.key_types, keys)
         session = replace(session, kind=plan.kind)
         quota = policy.daily_delta_quota if plan.kind == "delta" else policy.daily_quota
         left = quota - keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE, plan.kind)
         if left <= 0:
-            return Loaded(session_input, plan, generation, session, -1)
+            return Loaded(keys.session_input, plan, generation, session, -1)
         record_started(db, session, 0)
         claim_session(db, session.session_id, session.peer, session.role)
         set_own_size(db, session.session_id, session.peer, session.role, len(plan.elements), generation)
-    return Loaded(session_input, plan, generation, session, min(policy.max_set_size, left))
+    return Loaded(keys.session_input, plan, generation, session, min(policy.max_set_size, left))
 
 
 async def conclude(
@@ -280,7 +279,7 @@ async def conclude(
     status_of: StatusOf,
     cancelled: str,
     recorded: Callable[[], Awaitable[None]] | None = None,
-    epoch: Callable[[Database], set[bytes] | None] | None = None,
+    epoch: Callable[[Database], KeptEpoch | None] | None = None,
 ) -> Ending:
     """Pump the session to its end and record it, completed or failed, with the real cause.
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -121,9 +122,21 @@ class AlertKeyRecord:
 # --- folding a session in ---------------------------------------------------------------------------
 
 
-def peer_alerts_by_case(db: Database, peer: str) -> dict[int, AlertState]:
-    """The peer's alerts, by our case id."""
-    rows = db.query("SELECT id, case_id, peer, status, match_state FROM alerts WHERE peer = ?", [peer])
+_IN_SCOPE = " AND a.case_id IN (SELECT value FROM json_each(?))"
+
+
+def _scoped(scope: Collection[int] | None) -> tuple[str, list[object]]:
+    """The condition (on alias ``a``) and parameter limiting a query to the cases in ``scope`` (None: all)."""
+    return ("", []) if scope is None else (_IN_SCOPE, [json.dumps(sorted(scope))])
+
+
+def peer_alerts_by_case(db: Database, peer: str, scope: Collection[int] | None = None) -> dict[int, AlertState]:
+    """The peer's alerts (of the cases in ``scope`` when given), by our case id."""
+    where, params = _scoped(scope)
+    rows = db.query(
+        "SELECT a.id, a.case_id, a.peer, a.status, a.match_state FROM alerts a WHERE a.peer = ?" + where,  # noqa: S608  (a fixed condition)
+        [peer, *params],
+    )
     return {int(r["case_id"]): AlertState(int(r["id"]), r["peer"], r["status"], r["match_state"]) for r in rows}
 
 
@@ -158,23 +171,30 @@ def upsert_keys(db: Database, rows: Iterable[KeyUpsert]) -> None:
     )
 
 
-def mark_keys_not_current(db: Database, peer: str, session_id: str, key_types: Sequence[str]) -> None:
-    """Keys of ``peer``'s alerts, of ``key_types``, that session ``session_id`` did not match again."""
+def mark_keys_not_current(
+    db: Database, peer: str, session_id: str, key_types: Sequence[str], scope: Collection[int] | None = None
+) -> None:
+    """Keys of ``peer``'s alerts (of the cases in ``scope`` when given), of ``key_types``, that session
+    ``session_id`` did not match again."""
+    where, params = _scoped(scope)
     marks = ", ".join("?" for _ in key_types)
     db.execute(
         "UPDATE alert_keys SET current = 0 WHERE current = 1 AND key_type IN ("  # noqa: S608  (marks only)
         + marks
-        + ") AND last_session != ? AND alert_id IN (SELECT id FROM alerts WHERE peer = ?)",
-        (*key_types, session_id, peer),
+        + ") AND last_session != ? AND alert_id IN (SELECT a.id FROM alerts a WHERE a.peer = ?"
+        + where
+        + ")",
+        (*key_types, session_id, peer, *params),
     )
 
 
-def alerts_left_without_keys(db: Database, peer: str) -> list[int]:
-    """Ids of ``peer``'s current alerts that no longer have a current key."""
+def alerts_left_without_keys(db: Database, peer: str, scope: Collection[int] | None = None) -> list[int]:
+    """Ids of ``peer``'s current alerts (of the cases in ``scope`` when given) without a current key."""
+    where, params = _scoped(scope)
     rows = db.query(
-        "SELECT a.id FROM alerts a WHERE a.peer = ? AND a.match_state = 'current'"
-        " AND NOT EXISTS (SELECT 1 FROM alert_keys k WHERE k.alert_id = a.id AND k.current = 1)",
-        [peer],
+        "SELECT a.id FROM alerts a WHERE a.peer = ? AND a.match_state = 'current'"  # noqa: S608  (a fixed condition)
+        " AND NOT EXISTS (SELECT 1 FROM alert_keys k WHERE k.alert_id = a.id AND k.current = 1)" + where,
+        [peer, *params],
     )
     return [int(r["id"]) for r in rows]
 
@@ -183,14 +203,16 @@ def mark_gone(db: Database, alert_id: int, at: str) -> None:
     db.table("alerts").update(alert_id, {"match_state": "gone", "gone_since": at, "updated_at": at})
 
 
-def peer_key_tiers(db: Database, peer: str) -> list[AlertTierKey]:
-    """Every key of ``peer``'s alerts, with its alert's stored tier, in one query."""
+def peer_key_tiers(db: Database, peer: str, scope: Collection[int] | None = None) -> list[AlertTierKey]:
+    """Every key of ``peer``'s alerts (of the cases in ``scope`` when given), with its alert's stored tier,
+    in one query."""
+    where, params = _scoped(scope)
     return [
         AlertTierKey(int(alert_id), alert_tier, key_type, tier, bool(current))
         for alert_id, alert_tier, key_type, tier, current in db.execute(
-            "SELECT a.id, a.tier, k.key_type, k.tier, k.current FROM alerts a"
-            " JOIN alert_keys k ON k.alert_id = a.id WHERE a.peer = ?",
-            (peer,),
+            "SELECT a.id, a.tier, k.key_type, k.tier, k.current FROM alerts a"  # noqa: S608  (a fixed condition)
+            " JOIN alert_keys k ON k.alert_id = a.id WHERE a.peer = ?" + where,
+            (peer, *params),
         )
     ]
 

@@ -7,6 +7,8 @@ Ending an epoch deletes its elements and tags and its sealed scalar; the row sta
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -22,9 +24,11 @@ __all__ = [
     "current_epoch",
     "end_epoch",
     "end_open_epochs",
+    "epoch_changes",
     "live_elements",
     "matched_elements",
     "open_epoch",
+    "unsettled_matches",
 ]
 
 _OPEN_EPOCH = (
@@ -119,15 +123,88 @@ def live_elements(db: Database, row_id: int) -> set[bytes]:
     return {bytes(e) for (e,) in db.execute("SELECT element FROM epoch_own WHERE epoch = ?", [row_id])}
 
 
+def _session_keys_sql(key_types: Sequence[str]) -> str:
+    """Our keys that a session of ``key_types`` brings: those of open cases (parameters: suite, key types)."""
+    marks = ", ".join("?" for _ in key_types)
+    return (
+        "SELECT k.case_id, k.key_type, k.tier, k.element FROM match_keys k JOIN cases c ON c.id = k.case_id"  # noqa: S608
+        f" WHERE k.suite = ? AND k.key_type IN ({marks}) AND c.status = 'open'"
+    )
+
+
+def epoch_changes(
+    db: Database, row_id: int, suite: str, key_types: Sequence[str]
+) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """Our elements a delta of epoch ``row_id`` adds (current, not live in the epoch) and withdraws (live,
+    no longer current), each sorted; computed in the store, without loading every key."""
+    if not key_types:
+        return (), tuple(sorted(live_elements(db, row_id)))
+    current = _session_keys_sql(key_types)
+    new = db.execute(
+        f"SELECT DISTINCT q.element FROM ({current}) q WHERE NOT EXISTS "  # noqa: S608  (marks only)
+        "(SELECT 1 FROM epoch_own o WHERE o.epoch = ? AND o.element = q.element) ORDER BY q.element",
+        [suite, *key_types, row_id],
+    )
+    added = tuple(bytes(e) for (e,) in new)
+    marks = ", ".join("?" for _ in key_types)
+    # Each live element is looked up by its own index; left to itself SQLite walks every key of the types.
+    gone = db.execute(
+        "SELECT o.element FROM epoch_own o WHERE o.epoch = ? AND NOT EXISTS (SELECT 1 FROM match_keys k"  # noqa: S608
+        " INDEXED BY match_keys_by_element JOIN cases c ON c.id = k.case_id WHERE k.element = o.element"
+        f" AND k.suite = ? AND k.key_type IN ({marks}) AND c.status = 'open') ORDER BY o.element",
+        [row_id, suite, *key_types],
+    )
+    return added, tuple(bytes(e) for (e,) in gone)
+
+
+def _matched_sql(row: EpochRow) -> str:
+    if row.role == "initiator":
+        return "SELECT element FROM epoch_own WHERE epoch = ? AND matched = 1"
+    return (
+        "SELECT o.element FROM epoch_own o JOIN epoch_peer p ON p.epoch = o.epoch AND p.tag = o.answer "
+        "WHERE o.epoch = ?"
+    )
+
+
+def unsettled_matches(
+    db: Database, row: EpochRow, peer: str, suite: str, key_types: Sequence[str]
+) -> tuple[frozenset[int], list[tuple[int, str, str, bytes]]]:
+    """After a delta: our cases whose alerts with ``peer`` no longer say what matches in the epoch (a key of
+    theirs matches and its alert lacks it, or the alert holds a current key that no longer matches or is no
+    longer the case's), and every key of those cases that matches now, as (case id, key type, tier,
+    element). Only these need recording; every other alert is already right."""
+    marks = ", ".join("?" for _ in key_types)
+    expected = (
+        f"SELECT q.case_id, q.key_type, q.tier, q.element FROM ({_session_keys_sql(key_types)}) q"  # noqa: S608
+        f" WHERE q.element IN ({_matched_sql(row)})"
+    )
+    expected_params: list[object] = [suite, *key_types, row.id]
+    recorded = (
+        "SELECT a.case_id, k.element FROM alerts a JOIN alert_keys k ON k.alert_id = a.id"  # noqa: S608
+        f" WHERE a.peer = ? AND k.current = 1 AND k.key_type IN ({marks})"
+    )
+    recorded_params: list[object] = [peer, *key_types]
+    differing = db.execute(
+        f"WITH e AS ({expected}), r AS ({recorded}) "  # noqa: S608  (marks only)
+        "SELECT case_id FROM (SELECT case_id, element FROM e EXCEPT SELECT case_id, element FROM r) "
+        "UNION SELECT case_id FROM (SELECT case_id, element FROM r EXCEPT SELECT case_id, element FROM e)",
+        [*expected_params, *recorded_params],
+    )
+    scope = frozenset(int(c) for (c,) in differing)
+    if not scope:
+        return scope, []
+    rows = db.execute(
+        f"SELECT case_id, key_type, tier, element FROM ({expected})"  # noqa: S608
+        " WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY case_id, element",
+        [*expected_params, json.dumps(sorted(scope))],
+    )
+    return scope, [(int(c), str(t), str(tier), bytes(e)) for c, t, tier, e in rows]
+
+
 def matched_elements(db: Database, row: EpochRow) -> set[bytes]:
     """Our elements that match in the epoch now: the initiator's flagged positions; the responder's elements
     whose answer is the tag of a live initiator position."""
-    if row.role == "initiator":
-        sql = "SELECT element FROM epoch_own WHERE epoch = ? AND matched = 1"
-    else:
-        sql = ("SELECT o.element FROM epoch_own o JOIN epoch_peer p ON p.epoch = o.epoch AND p.tag = o.answer "
-               "WHERE o.epoch = ?")  # fmt: skip
-    return {bytes(e) for (e,) in db.execute(sql, [row.id])}
+    return {bytes(e) for (e,) in db.execute(_matched_sql(row), [row.id])}
 
 
 def _one(db: Database, sql: str, params: list[object]) -> object | None:
@@ -156,8 +233,9 @@ class InitiatorStoreBook:
         return None if found is None else bytes(found)  # type: ignore[call-overload]
 
     def is_matched(self, position: int) -> bool:
-        found = _one(self._db, "SELECT matched FROM epoch_own WHERE epoch = ? AND position = ?",
-                     [self.row.id, position])  # fmt: skip
+        # Without the hint SQLite walks the epoch's whole primary key to find one position.
+        found = _one(self._db, "SELECT matched FROM epoch_own INDEXED BY epoch_own_by_position "
+                     "WHERE epoch = ? AND position = ?", [self.row.id, position])  # fmt: skip
         return bool(found)
 
 

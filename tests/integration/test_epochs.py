@@ -234,3 +234,19 @@ def test_a_certificate_change_starts_a_full_session_both_ways(federation: Federa
         ended = _epochs(fed, code, "initiator")[-2]
         assert ended[1:3] == ("ended", CHANGED if code == DE else "the peer was removed"), code
         assert _match(fed, code, peer)["kind"] == "delta", code
+
+
+@pytest.mark.parametrize("side", [NL, DE], ids=["initiator", "responder"])
+def test_a_home_restored_without_its_epoch_key_starts_a_full_session(federation: Federation, side: str) -> None:
+    """The epoch's scalar no longer opens (``epoch.key`` lost, a new one made): the node ends the epoch and
+    the round is a full session, on whichever side lost the key."""
+    fed = federation
+    assert _match(fed, NL, DE)["kind"] == "full"
+    assert _match(fed, NL, DE)["kind"] == "delta"
+    (fed.home(side) / "epoch.key").unlink()
+    again = _match(fed, NL, DE)
+    assert again["kind"] == "full" and again["intersection"] > 0
+    role = "initiator" if side == NL else "responder"
+    ended = [row for row in _epochs(fed, side, role) if row[1] == "ended"]
+    assert len(ended) == 1 and "epoch key does not open" in ended[0][2] and ended[0][4] == 0
+    assert _match(fed, NL, DE)["kind"] == "delta"

@@ -5,13 +5,14 @@ at rest under the node's epoch key."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
 
 from crypto import DEFAULT_SUITE, BlindingKey
 from matcher.psi import Role
-from matcher.psi.epoch import EpochSession, InitiatorChanges, ResponderChanges
+from matcher.psi.epoch import EpochSession, InitiatorChanges, ResponderChanges, epoch_terms
 from node.core.errors import LocalError
 from node.core.home import NodeHome
 from node.core.sealing import seal, sealing_key, unseal
@@ -23,7 +24,9 @@ from node.store.epochs import (
     apply_responder,
     current_epoch,
     end_epoch,
+    epoch_changes,
     open_epoch,
+    unsettled_matches,
 )
 from tests.matcher.psi_helpers import POOL, pump, seeded
 
@@ -54,6 +57,39 @@ def _matched_responder(db, row_id: int) -> set[bytes]:  # type: ignore[no-untype
 
 def test_delta_sessions_over_store_books_track_the_intersection(tmp_path: Path) -> None:
     ours_db, theirs_db = _store(tmp_path, "ours"), _store(tmp_path, "theirs")
+    r_row = _epoch_rounds(ours_db, theirs_db)
+    with transaction(theirs_db):
+        end_epoch(theirs_db, r_row, "the epoch's time is up", AT)
+    assert current_epoch(theirs_db, "DE-BKA", "responder") is None
+    left = theirs_db.execute("SELECT (SELECT COUNT(*) FROM epoch_own) + (SELECT COUNT(*) FROM epoch_peer)").fetchone()
+    assert left == (0,)
+    assert theirs_db.execute("SELECT sealed_key, peer_key, status FROM epochs").fetchone() == (None, None, "ended")
+
+
+_LOOKUP = re.compile(r"\b(position|element|tag|answer) = ")
+
+
+def test_every_lookup_of_one_row_uses_an_index_on_its_column(tmp_path: Path) -> None:
+    """A delta's cost follows its changes only if each per-element lookup is an index search, not a walk over
+    the epoch: SQLite's plan for every such statement the books run must search by the looked-up column."""
+    ours_db, theirs_db = _store(tmp_path, "ours"), _store(tmp_path, "theirs")
+    statements: list[str] = []
+    for db in (ours_db, theirs_db):
+        db.conn.set_trace_callback(statements.append)
+    _epoch_rounds(ours_db, theirs_db)
+    for db in (ours_db, theirs_db):
+        db.conn.set_trace_callback(None)
+    lookups = {s for s in statements if "epoch_own" in s or "epoch_peer" in s if _LOOKUP.search(s)}
+    assert len(lookups) > 50
+    for statement in lookups:
+        plan = " ".join(row[3] for row in ours_db.execute("EXPLAIN QUERY PLAN " + statement).fetchall())
+        columns = set(_LOOKUP.findall(statement))
+        assert "SEARCH" in plan and all(f"{c}=?" in plan for c in columns), (statement[:90], plan)
+
+
+def _epoch_rounds(ours_db, theirs_db) -> int:  # type: ignore[no-untyped-def]
+    """A full session and five deltas over store books on both sides, checked after each; the responder's
+    epoch row."""
     a, b = BlindingKey(b"\x0a" * 32), BlindingKey(b"\x0b" * 32)
     rng = random.Random(7)
     ours, theirs = set(POOL[:30]), set(POOL[15:45])
@@ -87,12 +123,7 @@ def test_delta_sessions_over_store_books_track_the_intersection(tmp_path: Path) 
         ours, theirs = next_ours, next_theirs
         assert _matched_initiator(ours_db, i_row) == ours & theirs
         assert _matched_responder(theirs_db, r_row) == ours & theirs
-    with transaction(theirs_db):
-        end_epoch(theirs_db, r_row, "the epoch's time is up", AT)
-    assert current_epoch(theirs_db, "DE-BKA", "responder") is None
-    left = theirs_db.execute("SELECT (SELECT COUNT(*) FROM epoch_own) + (SELECT COUNT(*) FROM epoch_peer)").fetchone()
-    assert left == (0,)
-    assert theirs_db.execute("SELECT sealed_key, peer_key, status FROM epochs").fetchone() == (None, None, "ended")
+    return r_row
 
 
 def test_a_sealed_scalar_opens_only_with_its_key_and_binding(tmp_path: Path) -> None:
@@ -107,3 +138,42 @@ def test_a_sealed_scalar_opens_only_with_its_key_and_binding(tmp_path: Path) -> 
         unseal(key, sealed, b"NL-NP/responder/" + EPOCH)
     with pytest.raises(LocalError, match="does not open"):
         unseal(bytes(32), sealed, b"NL-NP/initiator/" + EPOCH)
+
+
+def _correlated_lookups(db, statement: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The plan lines SQLite runs once per outer row (inside a correlated subquery) for ``statement``."""
+    plan = db.execute("EXPLAIN QUERY PLAN " + statement).fetchall()
+    parents = {node: parent for node, parent, _, _ in plan}
+    correlated = {node for node, _, _, detail in plan if detail.startswith("CORRELATED")}
+
+    def inside(node: int) -> bool:
+        while node in parents:
+            node = parents[node]
+            if node in correlated:
+                return True
+        return False
+
+    return [detail for node, _, _, detail in plan if inside(node)]
+
+
+@pytest.mark.parametrize("key_types", [("phone",), ("phone", "iban")], ids=["one-type", "two-types"])
+def test_what_a_delta_reads_of_our_keys_is_looked_up_per_element(tmp_path: Path, key_types: tuple[str, ...]) -> None:
+    """Which of our keys a delta adds or withdraws, and which cases it must record, are found in the store;
+    each per-element lookup there must search by the element, never walk every key of the session's types
+    (a walk per element made a delta at 20,000 keys take longer than the full session)."""
+    db = _store(tmp_path, "ours")
+    terms = epoch_terms(EPOCH, 10, 10)
+    with transaction(db):
+        row_id = open_epoch(db, peer="DE-BKA", role="initiator", terms=terms, key_types=key_types,
+                            binding="b", sealed_key=b"s", peer_key=b"", started_at=AT, ends_at=AT)  # fmt: skip
+    row = current_epoch(db, "DE-BKA", "initiator")
+    assert row is not None and row.id == row_id
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    assert epoch_changes(db, row_id, DEFAULT_SUITE.name, key_types) == ((), ())
+    assert unsettled_matches(db, row, "DE-BKA", DEFAULT_SUITE.name, key_types) == (frozenset(), [])
+    db.conn.set_trace_callback(None)
+    lookups = [line for statement in statements for line in _correlated_lookups(db, statement)]
+    assert lookups, "no statement looks rows up per element"
+    for line in lookups:
+        assert line.startswith("SEARCH") and ("element=?" in line or "rowid=?" in line), line
