@@ -87,6 +87,11 @@ class Loaded:
     allowance: int = 0  # initiator: how many keys the peer may announce (-1: its quota is used up)
 
 
+def _quota(peer: Peer, kind: str) -> int:
+    """The keys ``peer`` may bring in sessions of ``kind`` in any 24 hours: full and delta count apart."""
+    return peer.policy.daily_delta_quota if kind == "delta" else peer.policy.daily_quota
+
+
 def suite_of(config: NodeConfig) -> Suite:
     return suite_by_name(config.suite)
 
@@ -191,8 +196,7 @@ def _reserve(home: NodeHome, peer: Peer, session: SessionFacts, set_size: int) -
     reservation share one write transaction, so concurrent sessions cannot together exceed the quota."""
     db = open_database(home)
     charge = max(set_size, MIN_CHARGE)
-    delta = session.kind == "delta"
-    quota = peer.policy.daily_delta_quota if delta else peer.policy.daily_quota
+    quota = _quota(peer, session.kind)
     with transaction(db):
         if session.agency < peer.code and initiator_running(db, peer.code):
             # Two nodes that open a session with each other at once would run both: the node whose code
@@ -260,8 +264,8 @@ def prepare_initiator(home: NodeHome, config: NodeConfig, peer: Peer, session: S
     with transaction(db):
         plan = initiator_plan(home, db, config, peer, session.mode, session.key_types, keys)
         session = replace(session, kind=plan.kind)
-        quota = policy.daily_delta_quota if plan.kind == "delta" else policy.daily_quota
-        left = quota - keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE, plan.kind)
+        used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE, plan.kind)
+        left = _quota(peer, plan.kind) - used
         if left <= 0:
             return Loaded(keys.session_input, plan, generation, session, -1)
         record_started(db, session, 0)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from matcher.psi.epoch import EpochTerms, InitiatorChanges, ResponderChanges
+from node.store.keys import session_keys_sql
 
 __all__ = [
     "EpochRow",
@@ -123,15 +124,6 @@ def live_elements(db: Database, row_id: int) -> set[bytes]:
     return {bytes(e) for (e,) in db.execute("SELECT element FROM epoch_own WHERE epoch = ?", [row_id])}
 
 
-def _session_keys_sql(key_types: Sequence[str]) -> str:
-    """Our keys that a session of ``key_types`` brings: those of open cases (parameters: suite, key types)."""
-    marks = ", ".join("?" for _ in key_types)
-    return (
-        "SELECT k.case_id, k.key_type, k.tier, k.element FROM match_keys k JOIN cases c ON c.id = k.case_id"  # noqa: S608
-        f" WHERE k.suite = ? AND k.key_type IN ({marks}) AND c.status = 'open'"
-    )
-
-
 def epoch_changes(
     db: Database, row_id: int, suite: str, key_types: Sequence[str]
 ) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
@@ -139,7 +131,7 @@ def epoch_changes(
     no longer current), each sorted; computed in the store, without loading every key."""
     if not key_types:
         return (), tuple(sorted(live_elements(db, row_id)))
-    current = _session_keys_sql(key_types)
+    current = session_keys_sql(key_types)
     new = db.execute(
         f"SELECT DISTINCT q.element FROM ({current}) q WHERE NOT EXISTS "  # noqa: S608  (marks only)
         "(SELECT 1 FROM epoch_own o WHERE o.epoch = ? AND o.element = q.element) ORDER BY q.element",
@@ -175,7 +167,7 @@ def unsettled_matches(
     element). Only these need recording; every other alert is already right."""
     marks = ", ".join("?" for _ in key_types)
     expected = (
-        f"SELECT q.case_id, q.key_type, q.tier, q.element FROM ({_session_keys_sql(key_types)}) q"  # noqa: S608
+        f"SELECT q.case_id, q.key_type, q.tier, q.element FROM ({session_keys_sql(key_types)}) q"  # noqa: S608
         f" WHERE q.element IN ({_matched_sql(row)})"
     )
     expected_params: list[object] = [suite, *key_types, row.id]

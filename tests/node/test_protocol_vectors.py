@@ -139,14 +139,19 @@ def test_frames() -> None:
     assert pb.PsiFrame.FromString(frame).result.positions == b"".join(p.to_bytes(4, "big") for p in (0, 5, 70_000))
 
 
-def test_tag_lengths_in_the_text() -> None:
+def _sizes_and_tag_lengths(heading: str) -> list[tuple[int, int, int]]:
+    """The (|X|, |Y|) → t pairs of the paragraph of docs/protocol.md that starts with ``heading`` (a regex)."""
     text = PROTOCOL.read_text(encoding="utf-8")
-    line = re.search(r"Tag lengths for announced sizes \(\|X\|, \|Y\|\):(.*?)\n\n", text, flags=re.S)
+    line = re.search(heading + r".*?:(.*?)\n\n", text, flags=re.S)
     assert line is not None
     pairs = re.findall(r"\(([\d,]+), ([\d,]+)\) → (\d+)", line.group(1))
     assert len(pairs) >= 4
-    for x, y, t in pairs:
-        assert tag_length_for(int(x.replace(",", "")), int(y.replace(",", "")) + CANARIES) == int(t)
+    return [(int(x.replace(",", "")), int(y.replace(",", "")), int(t)) for x, y, t in pairs]
+
+
+def test_tag_lengths_in_the_text() -> None:
+    for x, y, t in _sizes_and_tag_lengths(r"Tag lengths for announced sizes \(\|X\|, \|Y\|\)"):
+        assert tag_length_for(x, y + CANARIES) == t
 
 
 def _epoch_tag_length(x: int, y: int) -> int:
@@ -194,11 +199,5 @@ def test_epoch_terms_and_frames() -> None:
 
 
 def test_epoch_tag_lengths_in_the_text() -> None:
-    text = PROTOCOL.read_text(encoding="utf-8")
-    line = re.search(r"Epoch tag lengths for the sizes .*?:(.*?)\n\n", text, flags=re.S)
-    assert line is not None
-    pairs = re.findall(r"\(([\d,]+), ([\d,]+)\) → (\d+)", line.group(1))
-    assert len(pairs) >= 4
-    for x, y, t in pairs:
-        size_x, size_y = int(x.replace(",", "")), int(y.replace(",", ""))
-        assert epoch_terms(b"\0" * 16, size_x, size_y).tag_length == _epoch_tag_length(size_x, size_y) == int(t)
+    for x, y, t in _sizes_and_tag_lengths(r"Epoch tag lengths for the sizes "):
+        assert epoch_terms(b"\0" * 16, x, y).tag_length == _epoch_tag_length(x, y) == t
