@@ -54,7 +54,11 @@ class _Pump:
         while True:
             self.wake.clear()
             async with self.lock:
-                messages = await asyncio.to_thread(session.outbox, self.chunks_per_turn)
+                # What is already queued (an Accept, answers) leaves before we blind more of our own, so
+                # the peer can go on with its part meanwhile.
+                messages = session.outbox(0)
+                if not messages:
+                    messages = await asyncio.to_thread(session.outbox, self.chunks_per_turn)
             for message in messages:
                 await self.send(message)
             if messages:

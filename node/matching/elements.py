@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from node.store.epochs import epoch_changes
+from node.store.epochs import EpochRow, epoch_changes
 from node.store.keys import session_keys
 
 __all__ = ["KeyRow", "OurKeys", "SessionInput", "load_session_input"]
@@ -54,9 +54,9 @@ class OurKeys:
             self._loaded = load_session_input(self._db, self._suite, self._key_types)
         return tuple(self._loaded.elements)
 
-    def changes(self, epoch_row: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    def changes(self, epoch: EpochRow) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
         """Our elements a delta of the epoch adds and withdraws."""
-        return epoch_changes(self._db, epoch_row, self._suite, self._key_types)
+        return epoch_changes(self._db, epoch, self._suite, self._key_types)
 
     @property
     def session_input(self) -> SessionInput:

@@ -44,11 +44,14 @@ __all__ = ["EpochPlan", "KeptEpoch", "binding", "end_epoch_of", "initiator_plan"
 @dataclass(frozen=True)
 class KeptEpoch:
     """What a completed session left of its epoch: the epoch as recorded now, whether the session was a
-    delta of it, and the suite its elements are of."""
+    delta of it, the suite its elements are of, and, for a delta, the last key change the epoch had taken
+    in before it (None: unknown) and our elements whose match it changed."""
 
     row: EpochRow
     delta: bool
     suite: str
+    since: int | None = None
+    touched: frozenset[bytes] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def _delta(home: NodeHome, row: EpochRow, keys: OurKeys, bound: str) -> EpochPla
         scalar = unseal(sealing, row.sealed_key, _bound_to(row.peer, row.role, row.terms.epoch_id))
     except LocalError:
         return "this node's epoch key does not open the epoch's scalar (restored without it?)"
-    added, removed = keys.changes(row.id)
+    added, removed = keys.changes(row)
     return EpochPlan(
         epoch_id=row.terms.epoch_id, key=BlindingKey(scalar), row=row, elements=added, removed=removed,
         keep=True, binding=bound, ends_at=row.ends_at,
@@ -194,12 +197,13 @@ def keeper(
     session: EpochSession,
     opened: Open | None,
     generation: int,
+    changes_mark: int,
 ) -> Callable[[Database], KeptEpoch | None]:
     """What records a completed session's epoch, inside the transaction recording the session: it opens
     the epoch (a full session the peer agreed to keep), applies the session's changes, and returns the
     epoch as it stands now (None: the session kept no epoch; its result says what matched).
     ``opened``: the peer's Open, when we are the responder; ``generation``: the case generation our
-    elements were loaded at."""
+    elements were loaded at; ``changes_mark``: the last key change they took in."""
 
     def keep(db: Database) -> KeptEpoch | None:
         if not plan.in_epoch or not session.kept or session.changes is None:
@@ -208,12 +212,15 @@ def keeper(
         row_id = row.id if row is not None else _open(db)
         changes = session.changes
         if isinstance(changes, InitiatorChanges):
-            store.apply_initiator(db, row_id, changes, generation)
+            store.apply_initiator(db, row_id, changes, generation, changes_mark)
         elif isinstance(changes, ResponderChanges) and opened is not None:
-            store.apply_responder(db, row_id, changes, opened.set_size, generation)
+            store.apply_responder(db, row_id, changes, opened.set_size, generation, changes_mark)
         current = store.current_epoch(db, peer, role.value)
         assert current is not None and current.id == row_id
-        return KeptEpoch(current, delta=row is not None, suite=session.suite.name)
+        if row is None:
+            return KeptEpoch(current, delta=False, suite=session.suite.name)
+        touched = changes.matched_elements | changes.unmatched_elements
+        return KeptEpoch(current, delta=True, suite=session.suite.name, since=row.changes_seen, touched=touched)
 
     def _open(db: Database) -> int:
         assert plan.key is not None and session.terms is not None

@@ -16,7 +16,7 @@ from node.matching.elements import KeyRow, SessionInput
 from node.matching.epochs import KeptEpoch
 from node.store import audit as audit
 from node.store import open_database, transaction
-from node.store.epochs import matched_elements, unsettled_matches
+from node.store.epochs import matched_elements, prune_key_changes, unsettled_matches
 from node.store.sessions import SessionRecord, finish_session, record_refusal, start_session
 
 __all__ = ["SessionFacts", "record_completed", "record_failed", "record_refused", "record_started"]
@@ -69,7 +69,9 @@ def _matched_keys(
     from its result (nothing in count-only mode)."""
     scope: frozenset[int] | None = None
     if kept is not None and kept.delta:
-        scope, found = unsettled_matches(db, kept.row, facts.peer, kept.suite, facts.key_types)
+        scope, found = unsettled_matches(
+            db, kept.row, facts.peer, kept.suite, facts.key_types, kept.since, kept.touched
+        )
         rows = [KeyRow(*row) for row in found]
     elif kept is not None:
         in_epoch = matched_elements(db, kept.row)
@@ -111,6 +113,7 @@ def record_completed(
                 at=at,
                 scope=scope,
             )
+        prune_key_changes(db)  # what every epoch and running session took in is no longer needed
         audit.append(
             db,
             "session.completed",

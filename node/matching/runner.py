@@ -154,7 +154,9 @@ def _keeper(home: NodeHome, facts: SessionFacts, role: Role, loaded: steps.Loade
             opened: Open | None) -> Callable[[Database], KeptEpoch | None] | None:  # fmt: skip
     if not isinstance(session, EpochSession):
         return None
-    return keeper(home, facts.peer, role, facts.key_types, loaded.plan, session, opened, loaded.generation)
+    return keeper(
+        home, facts.peer, role, facts.key_types, loaded.plan, session, opened, loaded.generation, loaded.changes_mark
+    )
 
 
 async def initiate(

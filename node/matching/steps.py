@@ -23,6 +23,7 @@ from node.matching.epochs import EpochPlan, KeptEpoch, initiator_plan, responder
 from node.matching.link import Ending, LinkBroken, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_refused, record_started
 from node.store import open_database, transaction
+from node.store.epochs import changes_mark
 from node.store.schedule import CASES_GENERATION, marker
 from node.store.sessions import (
     claim_session,
@@ -83,6 +84,7 @@ class Loaded:
     session_input: SessionInput
     plan: EpochPlan
     generation: int
+    changes_mark: int  # the last key change the keys take in (node.store.epochs.changes_mark)
     facts: SessionFacts
     allowance: int = 0  # initiator: how many keys the peer may announce (-1: its quota is used up)
 
@@ -239,6 +241,7 @@ def load(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts, 
     generation = marker(db, CASES_GENERATION) or 0  # read first: a change after it counts as not covered
     keys = OurKeys(db, config.suite, session.key_types)
     with transaction(db):
+        mark = changes_mark(db)  # inside the write lock: the keys read next take in every change up to it
         plan = responder_plan(home, db, config, peer, opened, session.key_types, keys)
         if isinstance(plan, EpochPlan):
             own = len(plan.elements)
@@ -248,10 +251,10 @@ def load(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts, 
                     f"this node has blinded {done} of the {peer.policy.daily_work} keys it blinds for "
                     f"{peer.code}'s sessions in 24 hours; try again later"
                 )
-            set_own_size(db, session.session_id, session.peer, session.role, own, generation)
+            set_own_size(db, session.session_id, session.peer, session.role, own, generation, mark)
     if not isinstance(plan, EpochPlan):
         raise plan  # the epoch it ended is committed first
-    return Loaded(keys.session_input, plan, generation, session)
+    return Loaded(keys.session_input, plan, generation, mark, session)
 
 
 def prepare_initiator(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts) -> Loaded:
@@ -262,16 +265,17 @@ def prepare_initiator(home: NodeHome, config: NodeConfig, peer: Peer, session: S
     keys = OurKeys(db, config.suite, session.key_types)
     policy = peer.policy
     with transaction(db):
+        mark = changes_mark(db)
         plan = initiator_plan(home, db, config, peer, session.mode, session.key_types, keys)
         session = replace(session, kind=plan.kind)
         used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE, plan.kind)
         left = _quota(peer, plan.kind) - used
         if left <= 0:
-            return Loaded(keys.session_input, plan, generation, session, -1)
+            return Loaded(keys.session_input, plan, generation, mark, session, -1)
         record_started(db, session, 0)
         claim_session(db, session.session_id, session.peer, session.role)
-        set_own_size(db, session.session_id, session.peer, session.role, len(plan.elements), generation)
-    return Loaded(keys.session_input, plan, generation, session, min(policy.max_set_size, left))
+        set_own_size(db, session.session_id, session.peer, session.role, len(plan.elements), generation, mark)
+    return Loaded(keys.session_input, plan, generation, mark, session, min(policy.max_set_size, left))
 
 
 async def conclude(

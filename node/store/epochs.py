@@ -22,6 +22,7 @@ __all__ = [
     "ResponderStoreBook",
     "apply_initiator",
     "apply_responder",
+    "changes_mark",
     "current_epoch",
     "end_epoch",
     "end_open_epochs",
@@ -29,13 +30,14 @@ __all__ = [
     "live_elements",
     "matched_elements",
     "open_epoch",
+    "prune_key_changes",
     "unsettled_matches",
 ]
 
 _OPEN_EPOCH = (
     "SELECT id, peer, role, epoch_id, key_types, binding, tag_length, initiator_capacity, responder_capacity, "
-    "sealed_key, peer_key, next_position, own_total, matched_count, generation, started_at, ends_at, rounds "
-    "FROM epochs WHERE peer = ? AND role = ? AND status = 'open'"
+    "sealed_key, peer_key, next_position, own_total, matched_count, generation, started_at, ends_at, rounds, "
+    "changes_seen FROM epochs WHERE peer = ? AND role = ? AND status = 'open'"
 )
 
 
@@ -56,14 +58,15 @@ class EpochRow:
     started_at: str
     ends_at: str
     rounds: int
+    changes_seen: int | None  # the last key change the epoch's elements take in (None: compare whole sets)
 
 
 def _row(values: tuple) -> EpochRow:  # type: ignore[type-arg]
     (row_id, peer, role, epoch_id, key_types, binding, tag_length, ic, rc, sealed, peer_key, nxt, own, matched,
-     generation, started, ends, rounds) = values  # fmt: skip
+     generation, started, ends, rounds, seen) = values  # fmt: skip
     terms = EpochTerms(bytes.fromhex(epoch_id), tag_length, ic, rc)
     return EpochRow(row_id, peer, role, terms, tuple(key_types.split(",")), binding, sealed, peer_key or b"",
-                    nxt, own, matched, generation, started, ends, rounds)  # fmt: skip
+                    nxt, own, matched, generation, started, ends, rounds, seen)  # fmt: skip
 
 
 def open_epoch(
@@ -124,13 +127,58 @@ def live_elements(db: Database, row_id: int) -> set[bytes]:
     return {bytes(e) for (e,) in db.execute("SELECT element FROM epoch_own WHERE epoch = ?", [row_id])}
 
 
+def changes_mark(db: Database) -> int:
+    """The number of the last key change recorded: a session loading our keys now takes in every change up
+    to it (key_changes is filled by triggers on match_keys and cases, in each change's own transaction)."""
+    found = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'key_changes'").fetchone()
+    return 0 if found is None else int(found[0])
+
+
+def prune_key_changes(db: Database) -> int:
+    """Forget the key changes every open epoch and every running session has taken in; how many went."""
+    cursor = db.execute(
+        "DELETE FROM key_changes WHERE seq <= (SELECT MIN(mark) FROM ("
+        " SELECT changes_seen AS mark FROM epochs WHERE status = 'open' AND changes_seen IS NOT NULL"
+        " UNION ALL SELECT changes_mark FROM sessions WHERE status = 'running' AND changes_mark IS NOT NULL"
+        " UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'key_changes'))"
+    )
+    return cursor.rowcount
+
+
+def _current_sql(marks: str) -> str:
+    """Whether the element ``e.element`` is one of our current keys of the session's types, looked up by
+    its index (left to itself SQLite walks every key of the types); parameters: suite, key types."""
+    return (
+        "SELECT 1 FROM match_keys k INDEXED BY match_keys_by_element JOIN cases c ON c.id = k.case_id"  # noqa: S608
+        f" WHERE k.element = e.element AND k.suite = ? AND k.key_type IN ({marks}) AND c.status = 'open'"
+    )
+
+
 def epoch_changes(
+    db: Database, row: EpochRow, suite: str, key_types: Sequence[str]
+) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """Our elements a delta of the epoch ``row`` adds (current, not live in the epoch) and withdraws (live,
+    no longer current), each sorted. Only the elements changed since the epoch's last session are looked
+    at; an epoch from before the change log compares the whole sets, in the store."""
+    if not key_types:
+        return (), tuple(sorted(live_elements(db, row.id)))
+    if row.changes_seen is None:
+        return _whole_changes(db, row.id, suite, key_types)
+    marks = ", ".join("?" for _ in key_types)
+    found = db.execute(
+        f"SELECT e.element, EXISTS ({_current_sql(marks)}),"  # noqa: S608  (marks only)
+        " EXISTS (SELECT 1 FROM epoch_own o WHERE o.epoch = ? AND o.element = e.element)"
+        " FROM (SELECT DISTINCT element FROM key_changes WHERE seq > ?) e ORDER BY e.element",
+        [suite, *key_types, row.id, row.changes_seen],
+    ).fetchall()
+    added = tuple(bytes(e) for e, current, live in found if current and not live)
+    gone = tuple(bytes(e) for e, current, live in found if live and not current)
+    return added, gone
+
+
+def _whole_changes(
     db: Database, row_id: int, suite: str, key_types: Sequence[str]
 ) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
-    """Our elements a delta of epoch ``row_id`` adds (current, not live in the epoch) and withdraws (live,
-    no longer current), each sorted; computed in the store, without loading every key."""
-    if not key_types:
-        return (), tuple(sorted(live_elements(db, row_id)))
     current = session_keys_sql(key_types)
     new = db.execute(
         f"SELECT DISTINCT q.element FROM ({current}) q WHERE NOT EXISTS "  # noqa: S608  (marks only)
@@ -139,11 +187,9 @@ def epoch_changes(
     )
     added = tuple(bytes(e) for (e,) in new)
     marks = ", ".join("?" for _ in key_types)
-    # Each live element is looked up by its own index; left to itself SQLite walks every key of the types.
     gone = db.execute(
-        "SELECT o.element FROM epoch_own o WHERE o.epoch = ? AND NOT EXISTS (SELECT 1 FROM match_keys k"  # noqa: S608
-        " INDEXED BY match_keys_by_element JOIN cases c ON c.id = k.case_id WHERE k.element = o.element"
-        f" AND k.suite = ? AND k.key_type IN ({marks}) AND c.status = 'open') ORDER BY o.element",
+        f"SELECT e.element FROM epoch_own e WHERE e.epoch = ? AND NOT EXISTS ({_current_sql(marks)})"  # noqa: S608
+        " ORDER BY e.element",
         [row_id, suite, *key_types],
     )
     return added, tuple(bytes(e) for (e,) in gone)
@@ -159,12 +205,79 @@ def _matched_sql(row: EpochRow) -> str:
 
 
 def unsettled_matches(
-    db: Database, row: EpochRow, peer: str, suite: str, key_types: Sequence[str]
+    db: Database,
+    row: EpochRow,
+    peer: str,
+    suite: str,
+    key_types: Sequence[str],
+    since: int | None = None,
+    touched: frozenset[bytes] = frozenset(),
 ) -> tuple[frozenset[int], list[tuple[int, str, str, bytes]]]:
     """After a delta: our cases whose alerts with ``peer`` no longer say what matches in the epoch (a key of
     theirs matches and its alert lacks it, or the alert holds a current key that no longer matches or is no
     longer the case's), and every key of those cases that matches now, as (case id, key type, tier,
-    element). Only these need recording; every other alert is already right."""
+    element). Only these need recording; every other alert is already right.
+
+    Only cases that hold, or whose alerts hold, an element changed since key change ``since`` or one in
+    ``touched`` (whose match the delta changed) are looked at; with ``since`` None every case is."""
+    if since is None:
+        return _whole_unsettled(db, row, peer, suite, key_types)
+    changed = {bytes(e) for (e,) in db.execute("SELECT DISTINCT element FROM key_changes WHERE seq > ?", [since])}
+    cases = _cases_holding(db, peer, changed | touched)
+    if not cases:
+        return frozenset(), []
+    marks = ", ".join("?" for _ in key_types)
+    ids = json.dumps(sorted(cases))
+    # CROSS JOIN keeps the case ids outermost: each case's keys and alert are then looked up by index
+    # (left to itself SQLite walks every alert of the peer and the ids inside it).
+    expected = db.execute(
+        "SELECT k.case_id, k.key_type, k.tier, k.element FROM json_each(?) j CROSS JOIN match_keys k"  # noqa: S608
+        " INDEXED BY match_keys_by_case ON k.case_id = j.value JOIN cases c ON c.id = k.case_id"
+        f" WHERE k.suite = ? AND k.key_type IN ({marks}) AND c.status = 'open' AND EXISTS ({_matching_sql(row)})"
+        " ORDER BY k.case_id, k.element",
+        [ids, suite, *key_types, row.id],
+    ).fetchall()
+    recorded = db.execute(
+        "SELECT a.case_id, k.element FROM json_each(?) j CROSS JOIN alerts a"  # noqa: S608  (marks only)
+        " ON a.peer = ? AND a.case_id = j.value"
+        f" JOIN alert_keys k ON k.alert_id = a.id WHERE k.current = 1 AND k.key_type IN ({marks})",
+        [ids, peer, *key_types],
+    )
+    now = {(int(c), bytes(e)) for c, _, _, e in expected}
+    before = {(int(c), bytes(e)) for c, e in recorded}
+    scope = frozenset(c for c, _ in now ^ before)
+    return scope, [(int(c), str(t), str(tier), bytes(e)) for c, t, tier, e in expected if int(c) in scope]
+
+
+def _matching_sql(row: EpochRow) -> str:
+    """Whether our key ``k`` matches in the epoch now, looked up by its element; parameter: the epoch."""
+    if row.role == "initiator":
+        return "SELECT 1 FROM epoch_own o WHERE o.epoch = ? AND o.element = k.element AND o.matched = 1"
+    return (
+        "SELECT 1 FROM epoch_own o JOIN epoch_peer p ON p.epoch = o.epoch AND p.tag = o.answer"
+        " WHERE o.epoch = ? AND o.element = k.element"
+    )
+
+
+def _cases_holding(db: Database, peer: str, elements: set[bytes]) -> set[int]:
+    """Our cases that hold one of ``elements`` as a key, or whose alert with ``peer`` holds one."""
+    cases: set[int] = set()
+    for element in elements:
+        held = db.execute("SELECT case_id FROM match_keys INDEXED BY match_keys_by_element WHERE element = ?",
+                          [element])  # fmt: skip
+        alerted = db.execute(
+            "SELECT a.case_id FROM alert_keys k INDEXED BY alert_keys_by_element JOIN alerts a ON a.id = k.alert_id"
+            " WHERE k.element = ? AND a.peer = ?",
+            [element, peer],
+        )
+        cases.update(int(c) for (c,) in held)
+        cases.update(int(c) for (c,) in alerted)
+    return cases
+
+
+def _whole_unsettled(
+    db: Database, row: EpochRow, peer: str, suite: str, key_types: Sequence[str]
+) -> tuple[frozenset[int], list[tuple[int, str, str, bytes]]]:
     marks = ", ".join("?" for _ in key_types)
     expected = (
         f"SELECT q.case_id, q.key_type, q.tier, q.element FROM ({session_keys_sql(key_types)}) q"  # noqa: S608
@@ -261,8 +374,11 @@ class ResponderStoreBook:
         return None if found is None else bytes(found)  # type: ignore[call-overload]
 
 
-def apply_initiator(db: Database, row_id: int, changes: InitiatorChanges, generation: int) -> None:
-    """Write what a completed session changed into the initiator's epoch. Call inside a transaction."""
+def apply_initiator(
+    db: Database, row_id: int, changes: InitiatorChanges, generation: int, changes_seen: int | None = None
+) -> None:
+    """Write what a completed session changed into the initiator's epoch; ``changes_seen``: the last key
+    change the session's elements took in. Call inside a transaction."""
     db.conn.executemany("DELETE FROM epoch_own WHERE epoch = ? AND position = ?",
                         [(row_id, p) for p in changes.removed])  # fmt: skip
     db.conn.executemany("INSERT INTO epoch_own (epoch, element, position) VALUES (?, ?, ?)",
@@ -274,14 +390,22 @@ def apply_initiator(db: Database, row_id: int, changes: InitiatorChanges, genera
     last = max((p for p, _ in changes.added), default=-1)
     db.execute(
         "UPDATE epochs SET next_position = MAX(next_position, ?), matched_count = ?, generation = ?, "
-        "rounds = rounds + 1 WHERE id = ?",
-        [last + 1, changes.matched_count, generation, row_id],
+        "rounds = rounds + 1, changes_seen = ? WHERE id = ?",
+        [last + 1, changes.matched_count, generation, changes_seen, row_id],
     )
 
 
-def apply_responder(db: Database, row_id: int, changes: ResponderChanges, announced: int, generation: int) -> None:
+def apply_responder(
+    db: Database,
+    row_id: int,
+    changes: ResponderChanges,
+    announced: int,
+    generation: int,
+    changes_seen: int | None = None,
+) -> None:
     """Write what a completed session changed into the responder's epoch; ``announced`` is how many new
-    elements the initiator sent (its positions advance by as many). Call inside a transaction."""
+    elements the initiator sent (its positions advance by as many); ``changes_seen``: the last key change
+    the session's elements took in. Call inside a transaction."""
     db.conn.executemany("DELETE FROM epoch_peer WHERE epoch = ? AND position = ?",
                         [(row_id, p) for p in changes.peer_removed])  # fmt: skip
     db.conn.executemany("INSERT INTO epoch_peer (epoch, position, tag) VALUES (?, ?, ?)",
@@ -292,6 +416,6 @@ def apply_responder(db: Database, row_id: int, changes: ResponderChanges, announ
                         [(row_id, e, a) for e, a in changes.own_added])  # fmt: skip
     db.execute(
         "UPDATE epochs SET next_position = next_position + ?, own_total = own_total + ?, matched_count = ?, "
-        "generation = ?, rounds = rounds + 1 WHERE id = ?",
-        [announced, len(changes.own_added), changes.matched_count, generation, row_id],
+        "generation = ?, rounds = rounds + 1, changes_seen = ? WHERE id = ?",
+        [announced, len(changes.own_added), changes.matched_count, generation, changes_seen, row_id],
     )

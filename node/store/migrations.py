@@ -385,3 +385,30 @@ def _session_kinds(db: Database) -> None:
         # the initiator's count, and a responder whose count differs is out of step.
         "ALTER TABLE epochs ADD COLUMN rounds INTEGER NOT NULL DEFAULT 0",
     )
+
+
+@migration("0009_key_changes")
+def _key_changes(db: Database) -> None:
+    _run(
+        db,
+        # Every element whose standing may have changed, in commit order: a key added or removed (also by
+        # a case or identifier deleted), or every key of a case that closed or reopened. A delta reads only
+        # the entries after the last its epoch took in, so it costs the change, not the sets. AUTOINCREMENT:
+        # a pruned entry's number is never given out again.
+        "CREATE TABLE key_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, element BLOB NOT NULL)",
+        "CREATE TRIGGER key_added AFTER INSERT ON match_keys BEGIN "
+        "INSERT INTO key_changes (element) VALUES (NEW.element); END",
+        "CREATE TRIGGER key_removed AFTER DELETE ON match_keys BEGIN "
+        "INSERT INTO key_changes (element) VALUES (OLD.element); END",
+        "CREATE TRIGGER key_changed AFTER UPDATE ON match_keys BEGIN "
+        "INSERT INTO key_changes (element) VALUES (OLD.element); "
+        "INSERT INTO key_changes (element) VALUES (NEW.element); END",
+        "CREATE TRIGGER case_status_changed AFTER UPDATE OF status ON cases WHEN OLD.status IS NOT NEW.status "
+        "BEGIN INSERT INTO key_changes (element) SELECT element FROM match_keys WHERE case_id = NEW.id; END",
+        # The last change an epoch's elements take in (NULL: an epoch from before the log; its deltas compare
+        # the whole sets) and the last change a session's keys were loaded after.
+        "ALTER TABLE epochs ADD COLUMN changes_seen INTEGER",
+        "ALTER TABLE sessions ADD COLUMN changes_mark INTEGER",
+        # Which of our cases' alerts hold an element: a delta re-records only the cases its changes touch.
+        "CREATE INDEX alert_keys_by_element ON alert_keys(element)",
+    )

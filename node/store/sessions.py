@@ -127,13 +127,16 @@ def keys_blinded_since(db: Database, peer: str, since: str) -> int:
     return int(row[0])
 
 
-def set_own_size(db: Database, session_id: str, peer: str, role: str, own_size: int, generation: int) -> None:
-    """Record a running session's own size once it is known, so concurrent sessions see its work, and the
-    case generation its elements were loaded at."""
+def set_own_size(
+    db: Database, session_id: str, peer: str, role: str, own_size: int, generation: int, changes_mark: int
+) -> None:
+    """Record a running session's own size once it is known, so concurrent sessions see its work, the case
+    generation its elements were loaded at and the last key change they take in (kept in the change log
+    while the session runs)."""
     db.conn.execute(
-        "UPDATE sessions SET own_size = ?, generation = ?"
+        "UPDATE sessions SET own_size = ?, generation = ?, changes_mark = ?"
         " WHERE session_id = ? AND peer = ? AND role = ? AND status = 'running'",
-        (own_size, generation, session_id, peer, role),
+        (own_size, generation, changes_mark, session_id, peer, role),
     )
 
 

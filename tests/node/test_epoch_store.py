@@ -170,7 +170,7 @@ def test_what_a_delta_reads_of_our_keys_is_looked_up_per_element(tmp_path: Path,
     assert row is not None and row.id == row_id
     statements: list[str] = []
     db.conn.set_trace_callback(statements.append)
-    assert epoch_changes(db, row_id, DEFAULT_SUITE.name, key_types) == ((), ())
+    assert epoch_changes(db, row, DEFAULT_SUITE.name, key_types) == ((), ())
     assert unsettled_matches(db, row, "DE-BKA", DEFAULT_SUITE.name, key_types) == (frozenset(), [])
     db.conn.set_trace_callback(None)
     lookups = [line for statement in statements for line in _correlated_lookups(db, statement)]

@@ -1,0 +1,179 @@
+"""The change log a delta reads: triggers record every element whose standing may have changed, and what a
+delta finds from the log alone -- which of our keys it adds and withdraws, which cases it must record again
+-- is exactly what comparing the whole sets finds, after any mix of imports, re-imports, closes, reopens and
+deletes. Real SQLite files, changed through the node's own case operations."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from crypto import DEFAULT_SUITE, pair_handle
+from matcher.psi.epoch import epoch_terms
+from node.alerts.book import MatchedKey, record_matches
+from node.core.home import NodeHome
+from node.ops import Operations
+from node.ops import cases as ops_cases
+from node.store import open_database, transaction
+from node.store.epochs import (
+    EpochRow,
+    changes_mark,
+    current_epoch,
+    epoch_changes,
+    open_epoch,
+    prune_key_changes,
+    unsettled_matches,
+)
+from node.store.keys import session_keys
+
+PEER, AGENCY, AT = "DE-BKA", "NL-NP", "2026-12-04T10:00:00Z"
+KEY_TYPES = ("phone",)
+PHONES = [f"+31 6 1234 {i:04d}" for i in range(40)]
+
+
+def _import(ops: Operations, path: Path, cases: dict[str, list[str]]) -> None:
+    lines = [
+        json.dumps({"case_ref": ref, "title": "t", "identifiers": [{"type": "phone", "value": p} for p in phones]})
+        for ref, phones in cases.items()
+    ]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    ops_cases.import_file(ops, path, workers=1)
+
+
+def _current(db: Database) -> list[bytes]:
+    return sorted({k.element for k in session_keys(db, DEFAULT_SUITE.name, KEY_TYPES)})
+
+
+def _epoch(db: Database, rng: random.Random) -> EpochRow:
+    """An initiator epoch holding our current elements, a random third of them matching, every alert
+    recorded as it says, and the change log's mark taken now."""
+    with transaction(db):
+        row_id = open_epoch(db, peer=PEER, role="initiator", terms=epoch_terms(b"\x42" * 16, 1000, 1000),
+                            key_types=KEY_TYPES, binding="b", sealed_key=b"s", peer_key=b"", started_at=AT,
+                            ends_at="2099-01-01T00:00:00Z")  # fmt: skip
+        rows = [(row_id, e, i, int(rng.random() < 0.35)) for i, e in enumerate(_current(db))]
+        db.conn.executemany("INSERT INTO epoch_own (epoch, element, position, matched) VALUES (?, ?, ?, ?)", rows)
+        db.execute("UPDATE epochs SET changes_seen = ?, next_position = ? WHERE id = ?",
+                   [changes_mark(db), len(rows), row_id])  # fmt: skip
+    row = current_epoch(db, PEER, "initiator")
+    assert row is not None and row.changes_seen is not None
+    _settle(db, row, "s0")
+    return row
+
+
+def _settle(db: Database, row: EpochRow, session: str) -> None:
+    whole = dataclasses.replace(row, changes_seen=None)
+    with transaction(db):
+        scope, found = unsettled_matches(db, whole, PEER, DEFAULT_SUITE.name, KEY_TYPES)
+        matched = [MatchedKey(c, t, tier, e, pair_handle(e, AGENCY, PEER)) for c, t, tier, e in found]
+        record_matches(db, peer=PEER, session_id=session, key_types=KEY_TYPES, matched=matched, at=AT, scope=scope)
+    assert unsettled_matches(db, whole, PEER, DEFAULT_SUITE.name, KEY_TYPES) == (frozenset(), [])
+
+
+def _change(ops: Operations, tmp_path: Path, rng: random.Random, step: int) -> None:
+    """One random change to our cases, through the node's operations."""
+    refs = [c.case_ref for c in ops_cases.list_all(ops)]
+    what = rng.choice(["import", "reimport", "close", "reopen", "delete"])
+    if what == "import" or not refs:
+        _import(ops, tmp_path / f"{step}.jsonl", {f"NL-NEW-{step}": rng.sample(PHONES, rng.randint(1, 3))})
+    elif what == "reimport":
+        _import(ops, tmp_path / f"{step}.jsonl", {rng.choice(refs): rng.sample(PHONES, rng.randint(1, 3))})
+    elif what == "close":
+        ops_cases.close(ops, rng.choice(refs))
+    elif what == "reopen":
+        ops_cases.reopen(ops, rng.choice(refs))
+    else:
+        ops_cases.delete(ops, rng.choice(refs))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_change_log_finds_what_comparing_the_whole_sets_finds(home: Path, tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    ops = Operations(NodeHome(home), "cli:analyst")
+    _import(ops, tmp_path / "first.jsonl", {f"NL-{i}": rng.sample(PHONES[:25], rng.randint(1, 3)) for i in range(12)})
+    db = open_database(home / "casebridge.db")
+    row = _epoch(db, rng)
+    whole = dataclasses.replace(row, changes_seen=None)
+    for step in range(10):
+        _change(ops, tmp_path, rng, step)
+    # The peer's side changed too: some of our elements in the epoch now match, some no longer do.
+    live = [bytes(e) for (e,) in db.execute("SELECT element FROM epoch_own WHERE epoch = ?", [row.id])]
+    flipped = frozenset(rng.sample(live, 3))
+    with transaction(db):
+        db.conn.executemany("UPDATE epoch_own SET matched = 1 - matched WHERE epoch = ? AND element = ?",
+                            [(row.id, e) for e in flipped])  # fmt: skip
+    suite = DEFAULT_SUITE.name
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    changes = epoch_changes(db, row, suite, KEY_TYPES)
+    from_log = unsettled_matches(db, row, PEER, suite, KEY_TYPES, since=row.changes_seen, touched=flipped)
+    db.conn.set_trace_callback(None)
+    assert changes == epoch_changes(db, whole, suite, KEY_TYPES) and changes != ((), ())
+    assert from_log == unsettled_matches(db, whole, PEER, suite, KEY_TYPES) and from_log[0]
+    # What the log path reads is found by index: it never walks our keys, alerts or the epoch.
+    for statement in statements:
+        assert not _walks(db, statement), statement
+
+
+def _walks(db: Database, statement: str) -> list[str]:
+    """The tables ``statement`` reads whole (SQLite's SCAN of a stored table, not of a subquery's rows),
+    and, when it looks rows up for a list of case ids, any table read outside that list (a search of every
+    alert of the peer, once per id, is a walk too)."""
+    plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + statement).fetchall()]
+    subqueries = {line.split()[1] for line in plan if line.startswith(("MATERIALIZE", "CO-ROUTINE"))}
+    walks = [line for line in plan if line.startswith("SCAN") and line.split()[1] not in subqueries | {"j"}]
+    reads = [line for line in plan if line.startswith(("SCAN", "SEARCH"))]
+    if "json_each" in statement and not reads[0].startswith("SCAN j"):
+        walks.append(f"outside the ids: {reads[0]}")
+    return walks
+
+
+def test_every_kind_of_case_change_is_logged(home: Path, tmp_path: Path) -> None:
+    ops = Operations(NodeHome(home), "cli:analyst")
+    db = open_database(home / "casebridge.db")
+
+    def logged_since(mark: int) -> set[bytes]:
+        return {bytes(e) for (e,) in db.execute("SELECT element FROM key_changes WHERE seq > ?", [mark])}
+
+    _import(ops, tmp_path / "a.jsonl", {"NL-1": PHONES[:2], "NL-2": PHONES[2:3]})
+    first = set(_current(db))
+    assert len(first) == 3 and logged_since(0) == first
+    for change in (ops_cases.close, ops_cases.reopen):
+        mark = changes_mark(db)
+        assert change(ops, "NL-1")
+        assert len(logged_since(mark)) == 2 and logged_since(mark) <= first
+    mark = changes_mark(db)
+    _import(ops, tmp_path / "b.jsonl", {"NL-2": PHONES[3:4]})  # a re-import replaces the case's keys
+    assert logged_since(mark) == first ^ set(_current(db)) and len(logged_since(mark)) == 2
+    mark = changes_mark(db)
+    ops_cases.delete(ops, "NL-1")
+    assert len(logged_since(mark)) == 2 and not logged_since(mark) & set(_current(db))
+
+
+def test_the_log_keeps_what_an_open_epoch_or_a_running_session_has_not_taken_in(home: Path, tmp_path: Path) -> None:
+    ops = Operations(NodeHome(home), "cli:analyst")
+    _import(ops, tmp_path / "a.jsonl", {"NL-1": PHONES[:3]})
+    db = open_database(home / "casebridge.db")
+    row = _epoch(db, random.Random(1))
+    _import(ops, tmp_path / "b.jsonl", {"NL-2": PHONES[5:7]})
+    with transaction(db):
+        assert prune_key_changes(db) == 3  # the epoch took in the first import, not the second
+    with transaction(db):
+        db.execute("UPDATE epochs SET changes_seen = ? WHERE id = ?", [changes_mark(db), row.id])
+        db.execute("INSERT INTO sessions (session_id, peer, role, mode, key_types, status, own_size, peer_size, "
+                   "intersection, started_at, finished_at, day, changes_mark) VALUES "
+                   "('s1', ?, 'responder', 'mutual', 'phone', 'running', 0, 0, 0, ?, ?, '2026-12-04', ?)",
+                   [PEER, AT, AT, changes_mark(db)])  # fmt: skip
+    _import(ops, tmp_path / "c.jsonl", {"NL-3": PHONES[8:9]})
+    with transaction(db):
+        assert prune_key_changes(db) == 2
+        db.execute("UPDATE sessions SET status = 'completed'")
+    with transaction(db):
+        db.execute("UPDATE epochs SET status = 'ended'")
+        assert prune_key_changes(db) == 1
+    assert db.execute("SELECT COUNT(*) FROM key_changes").fetchone() == (0,)
