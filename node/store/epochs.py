@@ -222,8 +222,7 @@ def unsettled_matches(
     ``touched`` (whose match the delta changed) are looked at; with ``since`` None every case is."""
     if since is None:
         return _whole_unsettled(db, row, peer, suite, key_types)
-    changed = {bytes(e) for (e,) in db.execute("SELECT DISTINCT element FROM key_changes WHERE seq > ?", [since])}
-    cases = _cases_holding(db, peer, changed | touched)
+    cases = _cases_holding(db, peer, since, touched)
     if not cases:
         return frozenset(), []
     marks = ", ".join("?" for _ in key_types)
@@ -259,19 +258,23 @@ def _matching_sql(row: EpochRow) -> str:
     )
 
 
-def _cases_holding(db: Database, peer: str, elements: set[bytes]) -> set[int]:
-    """Our cases that hold one of ``elements`` as a key, or whose alert with ``peer`` holds one."""
-    cases: set[int] = set()
-    for element in elements:
-        held = db.execute("SELECT case_id FROM match_keys INDEXED BY match_keys_by_element WHERE element = ?",
-                          [element])  # fmt: skip
-        alerted = db.execute(
-            "SELECT a.case_id FROM alert_keys k INDEXED BY alert_keys_by_element JOIN alerts a ON a.id = k.alert_id"
-            " WHERE k.element = ? AND a.peer = ?",
-            [element, peer],
-        )
-        cases.update(int(c) for (c,) in held)
-        cases.update(int(c) for (c,) in alerted)
+def _cases_holding(db: Database, peer: str, since: int, touched: frozenset[bytes]) -> set[int]:
+    """Our cases that hold an element changed since key change ``since`` or one in ``touched`` as a key, or
+    whose alert with ``peer`` holds one. The elements are gathered in a table of this connection's own,
+    so each is looked up by index in one statement."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS delta_elements (element BLOB PRIMARY KEY) WITHOUT ROWID")
+    db.execute("DELETE FROM temp.delta_elements")
+    db.execute("INSERT OR IGNORE INTO temp.delta_elements SELECT element FROM key_changes WHERE seq > ?", [since])
+    db.conn.executemany("INSERT OR IGNORE INTO temp.delta_elements VALUES (?)", [(e,) for e in touched])
+    found = db.execute(
+        "SELECT k.case_id FROM temp.delta_elements e CROSS JOIN match_keys k INDEXED BY match_keys_by_element"
+        " ON k.element = e.element UNION SELECT a.case_id FROM temp.delta_elements e CROSS JOIN alert_keys k"
+        " INDEXED BY alert_keys_by_element ON k.element = e.element JOIN alerts a ON a.id = k.alert_id"
+        " WHERE a.peer = ?",
+        [peer],
+    )
+    cases = {int(c) for (c,) in found}
+    db.execute("DELETE FROM temp.delta_elements")
     return cases
 
 
