@@ -3,11 +3,15 @@ completes, every alert is there once, none is lost or doubled, and both audit ch
 
 Real ``casebridge serve`` processes with scheduling on at NL-NP only, so NL-NP opens the round and DE-BKA
 answers; either one is killed while the round's session runs.
+
+By default each side holds 25,000 keys. ``CASEBRIDGE_KILL_CASES=20000`` runs the same test at 200,000 keys a
+side (a few minutes; both peers' policies are raised to take sessions that large).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 from collections import Counter
@@ -20,11 +24,13 @@ from node.net.local import free_port
 from tests.integration.conftest import Federation, set_schedule
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(300)
-
 NL, DE = "NL-NP", "DE-BKA"
-CASES = 2_500
-PHONES_PER_CASE = 10  # 25,000 keys a side: a session of a few seconds, long enough to be cut
+CASES = int(os.environ.get("CASEBRIDGE_KILL_CASES", "2500"))
+PHONES_PER_CASE = 10  # 25,000 keys a side by default: a session of a few seconds, long enough to be cut
+LARGE = CASES * PHONES_PER_CASE > 100_000
+WAIT_S = 600 if LARGE else 120
+
+pytestmark = pytest.mark.timeout(1800 if LARGE else 300)
 SHARED = 60  # the first SHARED cases of each side share one phone with the other side's case of that number
 
 
@@ -65,6 +71,10 @@ def test_a_round_cut_by_sigkill_is_made_good_by_the_next_one(
         (NL, ["cases", "import", str(_case_file(tmp_path / "nl.jsonl", "NLK", 2))]),
         (DE, ["cases", "import", str(_case_file(tmp_path / "de.jsonl", "DEK", 3))]),
     ])  # fmt: skip
+    if LARGE:
+        for code, peer in ((NL, DE), (DE, NL)):
+            fed.cli(code, "peers", "update", peer, "--max-set-size", str(2 * CASES * PHONES_PER_CASE),
+                    "--daily-quota", str(10 * CASES * PHONES_PER_CASE))  # fmt: skip
     ports = {NL: free_port(), DE: free_port()}
     fed.ports.update(ports)
     fed.publish_addresses()
@@ -73,7 +83,7 @@ def test_a_round_cut_by_sigkill_is_made_good_by_the_next_one(
     fed.serve_subprocess(NL, port=ports[NL])
 
     # Cut the first round while both sides hold it open.
-    wait_until(lambda: ("responder", "running", None) in _sessions(fed, DE), 60, "DE answering NL's round")
+    wait_until(lambda: ("responder", "running", None) in _sessions(fed, DE), WAIT_S, "DE answering NL's round")
     fed.processes[victim].send_signal(signal.SIGKILL)
     fed.processes[victim].wait(timeout=30)
     assert not [s for s in _sessions(fed, DE) if s[1] == "completed"], "the round ended before the kill"
@@ -84,7 +94,7 @@ def test_a_round_cut_by_sigkill_is_made_good_by_the_next_one(
             s[:2] == ("responder", "completed") for s in _sessions(fed, DE)
         )
 
-    wait_until(made_good, 120, "the next round to complete at both nodes")
+    wait_until(made_good, WAIT_S, "the next round to complete at both nodes")
     # The cut session is on record at the killed node as interrupted, at the other as failed.
     cut = [s for s in _sessions(fed, victim) if s[1] == "failed" and "interrupted" in (s[2] or "")]
     assert len(cut) == 1, _sessions(fed, victim)
