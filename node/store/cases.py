@@ -195,9 +195,9 @@ def insert_persons(db: Database, rows: Iterable[PersonRow]) -> None:
 
 def insert_match_keys(db: Database, rows: Iterable[MatchKeyRow]) -> None:
     """Write new keys; while an epoch is open or a session runs, their elements go into the change log a
-    delta reads (``key_changes``), in one statement per batch. Removals and closes are logged by triggers;
-    a new key is logged here, as a trigger per row made a large import 40 % slower, and only when it can
-    matter: a session loading keys later reads them anyway."""
+    delta reads (``key_changes``), in one statement per batch. Removals, closes and alert keys that go are
+    logged by triggers under the same condition (migration 0011); a new key is logged here, as a trigger
+    per row made a large import 40 % slower."""
     batch = list(rows)
     db.conn.executemany(
         "INSERT INTO match_keys (id, case_id, identifier_id, person_id, key_type, tier, element, suite)"
@@ -212,7 +212,8 @@ def insert_match_keys(db: Database, rows: Iterable[MatchKeyRow]) -> None:
 
 
 def _changes_wanted(db: Database) -> bool:
-    """Whether an open epoch or a running session may take in a change made now (call with the write lock)."""
+    """Whether an open epoch or a running session may take in a change made now (call with the write lock;
+    both are found by partial indexes)."""
     found = db.execute(
         "SELECT EXISTS (SELECT 1 FROM epochs WHERE status = 'open') "
         "OR EXISTS (SELECT 1 FROM sessions WHERE status = 'running')"

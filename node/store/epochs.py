@@ -101,7 +101,8 @@ def current_epoch(db: Database, peer: str, role: str) -> EpochRow | None:
 
 
 def end_epoch(db: Database, row_id: int, reason: str, at: str) -> None:
-    """End an epoch and destroy its material: its scalar, our elements in it, the peer's tags."""
+    """End an epoch and destroy its material: its scalar, our elements in it, the peer's tags, and the
+    changes only it still needed."""
     db.execute("DELETE FROM epoch_own WHERE epoch = ?", [row_id])
     db.execute("DELETE FROM epoch_peer WHERE epoch = ?", [row_id])
     db.execute(
@@ -109,6 +110,7 @@ def end_epoch(db: Database, row_id: int, reason: str, at: str) -> None:
         "WHERE id = ?",
         [at, reason, row_id],
     )
+    prune_key_changes(db)
 
 
 def end_open_epochs(db: Database, peer: str | None, role: str | None, reason: str, at: str) -> int:
@@ -129,7 +131,8 @@ def live_elements(db: Database, row_id: int) -> set[bytes]:
 
 def changes_mark(db: Database) -> int:
     """The number of the last key change recorded: a session loading our keys now takes in every change up
-    to it (key_changes is filled by triggers on match_keys and cases, in each change's own transaction)."""
+    to it (key_changes is filled, in each change's own transaction, by the store's writer of new keys and
+    by triggers on removed keys, closed or reopened cases and removed alert keys)."""
     found = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'key_changes'").fetchone()
     return 0 if found is None else int(found[0])
 

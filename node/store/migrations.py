@@ -420,3 +420,34 @@ def _new_keys_logged_by_the_writer(db: Database) -> None:
     # batch and only while an epoch is open or a session runs: a trigger per inserted row cost a large
     # import 40 % of its time.
     _run(db, "DROP TRIGGER key_added")
+
+
+# Whether a change made now may be taken in later: an epoch is open or a session runs. The log is kept
+# only then; a session loading keys afterwards reads them as they are.
+_WANTED = (
+    "(EXISTS (SELECT 1 FROM epochs WHERE status = 'open') OR EXISTS (SELECT 1 FROM sessions WHERE status = 'running'))"
+)
+
+
+@migration("0011_key_changes_only_while_wanted")
+def _key_changes_only_while_wanted(db: Database) -> None:
+    _run(
+        db,
+        # Running sessions are few; the gate looks them up on every logged change.
+        "CREATE INDEX sessions_running ON sessions(peer, role) WHERE status = 'running'",
+        "DROP TRIGGER key_removed",
+        "DROP TRIGGER key_changed",
+        "DROP TRIGGER case_status_changed",
+        f"CREATE TRIGGER key_removed AFTER DELETE ON match_keys WHEN {_WANTED} BEGIN "  # noqa: S608  (constants)
+        "INSERT INTO key_changes (element) VALUES (OLD.element); END",
+        f"CREATE TRIGGER key_changed AFTER UPDATE ON match_keys WHEN {_WANTED} BEGIN "  # noqa: S608  (constants)
+        "INSERT INTO key_changes (element) VALUES (OLD.element); "
+        "INSERT INTO key_changes (element) VALUES (NEW.element); END",
+        f"CREATE TRIGGER case_status_changed AFTER UPDATE OF status ON cases WHEN OLD.status IS NOT NEW.status "  # noqa: S608  (constants)
+        f"AND {_WANTED} BEGIN INSERT INTO key_changes (element) SELECT element FROM match_keys WHERE case_id = NEW.id; "
+        "END",
+        # An alert key that went (retention purges dismissed alerts; a case delete takes its alerts): whether
+        # its case should have an alert is open again.
+        f"CREATE TRIGGER alert_key_removed AFTER DELETE ON alert_keys WHEN OLD.current = 1 AND {_WANTED} BEGIN "  # noqa: S608  (constants)
+        "INSERT INTO key_changes (element) VALUES (OLD.element); END",
+    )

@@ -101,9 +101,15 @@ def test_a_round_cut_by_sigkill_is_made_good_by_the_next_one(
     survivor = DE if victim == NL else NL
     assert [s[1] for s in _sessions(fed, survivor)][:1] == ["failed"], _sessions(fed, survivor)
     assert not [s for code in (NL, DE) for s in _sessions(fed, code) if s[1] == "running"]
+    # The round that made it good was a full session (the cut one opened no epoch), over every key.
+    for code in (NL, DE):
+        with closing(sqlite3.connect(fed.home(code) / "casebridge.db")) as conn:
+            kinds = conn.execute("SELECT kind, own_size FROM sessions WHERE status = 'completed'").fetchall()
+        assert [kind for kind, _ in kinds] == ["full"] and kinds[0][1] >= CASES * PHONES_PER_CASE, (code, kinds)
     expected = {f"NLK-{i:05d}" for i in range(SHARED)}, {f"DEK-{i:05d}" for i in range(SHARED)}
-    for code, peer, cases in ((NL, DE, expected[0]), (DE, NL, expected[1])):
+    for code, peer, cases, prefix in ((NL, DE, expected[0], "NLK-"), (DE, NL, expected[1], "DEK-")):
         alerted = _alerted_cases(fed, code, peer)
-        assert set(alerted) >= cases and all(n == 1 for n in alerted.values()), (code, alerted)
+        assert {ref for ref in alerted if ref.startswith(prefix)} == cases, code
+        assert all(n == 1 for n in alerted.values()), (code, alerted)
     for code in (NL, DE):
         fed.cli(code, "audit", "verify")

@@ -1,7 +1,8 @@
-"""The change log a delta reads: triggers record every element whose standing may have changed, and what a
-delta finds from the log alone -- which of our keys it adds and withdraws, which cases it must record again
--- is exactly what comparing the whole sets finds, after any mix of imports, re-imports, closes, reopens and
-deletes. Real SQLite files, changed through the node's own case operations."""
+"""The change log a delta reads: while an epoch is open or a session runs, the store notes every element
+whose standing may have changed, and what a delta finds from the log alone -- which of our keys it adds and
+withdraws, which cases it must record again -- is exactly what comparing the whole sets finds, in either
+role, after any mix of imports, re-imports, closes, reopens, deletes and retention purges. Real SQLite
+files, changed through the node's own case operations."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import dataclasses
 import json
 import random
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,12 +27,14 @@ from node.store.epochs import (
     EpochRow,
     changes_mark,
     current_epoch,
+    end_epoch,
     epoch_changes,
     open_epoch,
     prune_key_changes,
     unsettled_matches,
 )
 from node.store.keys import session_keys
+from node.store.retention import purge
 
 PEER, AGENCY, AT = "DE-BKA", "NL-NP", "2026-12-04T10:00:00Z"
 KEY_TYPES = ("phone",)
@@ -50,21 +54,44 @@ def _current(db: Database) -> list[bytes]:
     return sorted({k.element for k in session_keys(db, DEFAULT_SUITE.name, KEY_TYPES)})
 
 
-def _epoch(db: Database, rng: random.Random) -> EpochRow:
-    """An initiator epoch holding our current elements, a random third of them matching, every alert
-    recorded as it says, and the change log's mark taken now."""
+def _epoch(db: Database, rng: random.Random, role: str = "initiator") -> EpochRow:
+    """An epoch in ``role`` holding our current elements, a random third of them matching (an initiator's
+    flag; a responder's answer among the peer's tags), every alert recorded as it says, and the change
+    log's mark taken now."""
     with transaction(db):
-        row_id = open_epoch(db, peer=PEER, role="initiator", terms=epoch_terms(b"\x42" * 16, 1000, 1000),
-                            key_types=KEY_TYPES, binding="b", sealed_key=b"s", peer_key=b"", started_at=AT,
+        row_id = open_epoch(db, peer=PEER, role=role, terms=epoch_terms(b"\x42" * 16, 1000, 1000),
+                            key_types=KEY_TYPES, binding="b", sealed_key=b"s", peer_key=b"k", started_at=AT,
                             ends_at="2099-01-01T00:00:00Z")  # fmt: skip
-        rows = [(row_id, e, i, int(rng.random() < 0.35)) for i, e in enumerate(_current(db))]
-        db.conn.executemany("INSERT INTO epoch_own (epoch, element, position, matched) VALUES (?, ?, ?, ?)", rows)
+        for i, element in enumerate(_current(db)):
+            _add_own(db, row_id, role, element, i, rng.random() < 0.35)
         db.execute("UPDATE epochs SET changes_seen = ?, next_position = ? WHERE id = ?",
-                   [changes_mark(db), len(rows), row_id])  # fmt: skip
-    row = current_epoch(db, PEER, "initiator")
+                   [changes_mark(db), 10_000, row_id])  # fmt: skip
+    row = current_epoch(db, PEER, role)
     assert row is not None and row.changes_seen is not None
     _settle(db, row, "s0")
     return row
+
+
+def _add_own(db: Database, row_id: int, role: str, element: bytes, position: int, matched: bool) -> None:
+    if role == "initiator":
+        db.execute("INSERT INTO epoch_own (epoch, element, position, matched) VALUES (?, ?, ?, ?)",
+                   [row_id, element, position, int(matched)])  # fmt: skip
+        return
+    answer = element[:8]
+    db.execute("INSERT INTO epoch_own (epoch, element, answer) VALUES (?, ?, ?)", [row_id, element, answer])
+    if matched:
+        db.execute("INSERT INTO epoch_peer (epoch, position, tag) VALUES (?, ?, ?)", [row_id, position, answer])
+
+
+def _flip(db: Database, row: EpochRow, element: bytes) -> None:
+    """The peer's side changed: ``element`` matches now if it did not, and no longer if it did."""
+    if row.role == "initiator":
+        db.execute("UPDATE epoch_own SET matched = 1 - matched WHERE epoch = ? AND element = ?", [row.id, element])
+        return
+    gone = db.execute("DELETE FROM epoch_peer WHERE epoch = ? AND tag = ?", [row.id, element[:8]]).rowcount
+    if not gone:
+        position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM epoch_peer").fetchone()[0]
+        db.execute("INSERT INTO epoch_peer (epoch, position, tag) VALUES (?, ?, ?)", [row.id, position, element[:8]])
 
 
 def _settle(db: Database, row: EpochRow, session: str) -> None:
@@ -79,7 +106,10 @@ def _settle(db: Database, row: EpochRow, session: str) -> None:
 def _change(ops: Operations, tmp_path: Path, rng: random.Random, step: int) -> None:
     """One random change to our cases, through the node's operations."""
     refs = [c.case_ref for c in ops_cases.list_all(ops)]
-    what = rng.choice(["import", "reimport", "close", "reopen", "delete"])
+    what = rng.choice(["import", "reimport", "close", "reopen", "delete", "purge"])
+    if what == "purge":
+        _purge_one(ops, rng)
+        return
     if what == "import" or not refs:
         _import(ops, tmp_path / f"{step}.jsonl", {f"NL-NEW-{step}": rng.sample(PHONES, rng.randint(1, 3))})
     elif what == "reimport":
@@ -92,22 +122,36 @@ def _change(ops: Operations, tmp_path: Path, rng: random.Random, step: int) -> N
         ops_cases.delete(ops, rng.choice(refs))
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_the_change_log_finds_what_comparing_the_whole_sets_finds(home: Path, tmp_path: Path, seed: int) -> None:
+def _purge_one(ops: Operations, rng: random.Random) -> None:
+    """An alert dismissed long ago, purged by the retention rule while its match stands."""
+    with transaction(open_database(ops.home.database)) as db:
+        ids = [int(i) for (i,) in db.execute("SELECT id FROM alerts ORDER BY id")]
+        if ids:
+            db.execute("UPDATE alerts SET status = 'dismissed', updated_at = '2000-01-01T00:00:00+00:00' "
+                       "WHERE id = ?", [rng.choice(ids)])  # fmt: skip
+            assert purge(db, 30, datetime.now(UTC), actor="cli:operator").alerts == 1
+
+
+@pytest.mark.parametrize("role", ["initiator", "responder"])
+@pytest.mark.parametrize("seed", range(5))
+def test_the_change_log_finds_what_comparing_the_whole_sets_finds(
+    home: Path, tmp_path: Path, seed: int, role: str
+) -> None:
     rng = random.Random(seed)
     ops = Operations(NodeHome(home), "cli:analyst")
     _import(ops, tmp_path / "first.jsonl", {f"NL-{i}": rng.sample(PHONES[:25], rng.randint(1, 3)) for i in range(12)})
     db = open_database(home / "casebridge.db")
-    row = _epoch(db, rng)
+    row = _epoch(db, rng, role)
     whole = dataclasses.replace(row, changes_seen=None)
     for step in range(10):
         _change(ops, tmp_path, rng, step)
+    _purge_one(ops, rng)
     # The peer's side changed too: some of our elements in the epoch now match, some no longer do.
     live = [bytes(e) for (e,) in db.execute("SELECT element FROM epoch_own WHERE epoch = ?", [row.id])]
     flipped = frozenset(rng.sample(live, 3))
     with transaction(db):
-        db.conn.executemany("UPDATE epoch_own SET matched = 1 - matched WHERE epoch = ? AND element = ?",
-                            [(row.id, e) for e in flipped])  # fmt: skip
+        for element in flipped:
+            _flip(db, row, element)
     suite = DEFAULT_SUITE.name
     statements: list[str] = []
     db.conn.set_trace_callback(statements.append)
@@ -168,22 +212,22 @@ def test_the_log_keeps_what_an_open_epoch_or_a_running_session_has_not_taken_in(
     _import(ops, tmp_path / "a.jsonl", {"NL-1": PHONES[:3]})
     db = open_database(home / "casebridge.db")
     row = _epoch(db, random.Random(1))
-    _import(ops, tmp_path / "b.jsonl", {"NL-2": PHONES[5:7]})
-    with transaction(db):
-        assert prune_key_changes(db) == 0  # the epoch has not taken in the second import
-    with transaction(db):
-        db.execute("UPDATE epochs SET changes_seen = ? WHERE id = ?", [changes_mark(db), row.id])
+    with transaction(db):  # a full session with another peer, its keys loaded now: no epoch of its own yet
         db.execute("INSERT INTO sessions (session_id, peer, role, mode, key_types, status, own_size, peer_size, "
                    "intersection, started_at, finished_at, day, changes_mark) VALUES "
-                   "('s1', ?, 'responder', 'mutual', 'phone', 'running', 0, 0, 0, ?, ?, '2026-12-04', ?)",
-                   [PEER, AT, AT, changes_mark(db)])  # fmt: skip
+                   "('s1', 'FR-PN', 'responder', 'mutual', 'phone', 'running', 0, 0, 0, ?, ?, '2026-12-04', ?)",
+                   [AT, AT, changes_mark(db)])  # fmt: skip
+    _import(ops, tmp_path / "b.jsonl", {"NL-2": PHONES[5:7]})
+    with transaction(db):
+        db.execute("UPDATE epochs SET changes_seen = ? WHERE id = ?", [changes_mark(db), row.id])
+        assert prune_key_changes(db) == 0  # the epoch took the import in; the running session may not have
+        db.execute("UPDATE sessions SET status = 'completed'")
+        assert prune_key_changes(db) == 2
     _import(ops, tmp_path / "c.jsonl", {"NL-3": PHONES[8:9]})
     with transaction(db):
-        assert prune_key_changes(db) == 2
-        db.execute("UPDATE sessions SET status = 'completed'")
-    with transaction(db):
-        assert prune_key_changes(db) == 0  # the epoch still needs the third
-    with transaction(db):
-        db.execute("UPDATE epochs SET status = 'ended'")
-        assert prune_key_changes(db) == 1
+        assert prune_key_changes(db) == 0  # the epoch has not taken in the third import
+        end_epoch(db, row.id, "the epoch ran its time", AT)  # and whatever only it needed goes with it
     assert db.execute("SELECT COUNT(*) FROM key_changes").fetchone() == (0,)
+    _import(ops, tmp_path / "d.jsonl", {"NL-4": PHONES[9:10]})
+    ops_cases.delete(ops, "NL-4")
+    assert db.execute("SELECT COUNT(*) FROM key_changes").fetchone() == (0,)  # nothing open: nothing kept
