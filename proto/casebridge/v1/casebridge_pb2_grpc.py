@@ -61,7 +61,8 @@ class ExchangeServicer(object):
 
     def Match(self, request_iterator, context):
         """One PSI session. The initiator's first frame is Open; the responder answers Accept (or ends the call
-        with a status: PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION). The responder streams its
+        with a status: PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, or INVALID_ARGUMENT for a
+        malformed frame, here or at any later step). The responder streams its
         Elements (its set and the canaries); the initiator streams its Elements and the Tags that answer the
         responder's; the responder checks the canaries, records the session and sends one Result. Status
         codes of every ending: docs/protocol.md, "End states".

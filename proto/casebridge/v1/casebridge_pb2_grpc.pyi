@@ -141,7 +141,8 @@ class ExchangeStub(typing.Generic[_ExchangeMatchType, _ExchangeRequestDisclosure
 
     Match: _ExchangeMatchType
     """One PSI session. The initiator's first frame is Open; the responder answers Accept (or ends the call
-    with a status: PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION). The responder streams its
+    with a status: PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, or INVALID_ARGUMENT for a
+    malformed frame, here or at any later step). The responder streams its
     Elements (its set and the canaries); the initiator streams its Elements and the Tags that answer the
     responder's; the responder checks the canaries, records the session and sends one Result. Status
     codes of every ending: docs/protocol.md, "End states".
@@ -183,7 +184,8 @@ class ExchangeServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[collections.abc.Iterator[proto.casebridge.v1.casebridge_pb2.PsiFrame], collections.abc.AsyncIterator[proto.casebridge.v1.casebridge_pb2.PsiFrame]]:
         """One PSI session. The initiator's first frame is Open; the responder answers Accept (or ends the call
-        with a status: PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION). The responder streams its
+        with a status: PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, or INVALID_ARGUMENT for a
+        malformed frame, here or at any later step). The responder streams its
         Elements (its set and the canaries); the initiator streams its Elements and the Tags that answer the
         responder's; the responder checks the canaries, records the session and sends one Result. Status
         codes of every ending: docs/protocol.md, "End states".
