@@ -89,8 +89,8 @@ def run_in_memory(initiator: PsiSession, responder: PsiSession) -> int:
     return wire
 
 
-def openmined_run(ours: list[str], theirs: list[str]) -> tuple[float, float, int]:
-    """openmined-psi on the same items: (seconds, wire bytes per pair, intersection size)."""
+def openmined_run(ours: list[str], theirs: list[str]) -> tuple[float, float, set[str]]:
+    """openmined-psi on the same items: (seconds, wire bytes per pair, the items it found in common)."""
     import private_set_intersection.python as omp
 
     started = time.perf_counter()
@@ -102,7 +102,8 @@ def openmined_run(ours: list[str], theirs: list[str]) -> tuple[float, float, int
     intersection = client.GetIntersection(setup, response)
     seconds = time.perf_counter() - started
     wire = sum(len(m.SerializeToString()) for m in (setup, request, response))
-    return seconds, wire / max(1, len(ours)), len(intersection)
+    # The client learns positions in its own list: the items themselves are checked, not only their count.
+    return seconds, wire / max(1, len(ours)), {ours[i] for i in intersection}
 
 
 def run_psi_bench(
@@ -172,9 +173,9 @@ def complete_result(
     om_seconds = om_rate = om_wire = None
     if compare_openmined:
         progress(f"running openmined-psi on the same {size} x {size} items")
-        om_seconds, om_wire, om_count = openmined_run(ours, theirs)
+        om_seconds, om_wire, om_found = openmined_run(ours, theirs)
         om_rate = size / om_seconds
-        correct = correct and om_count == intersection
+        correct = correct and om_found == set(ours) & set(theirs)
     rate = size / session
     rate_hashing = size / (session + hashing)
     return PsiBenchResult(

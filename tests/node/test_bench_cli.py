@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from node.bench.psi import make_sets, openmined_run
+
 KEYS = {
     "size",
     "workers",
@@ -60,3 +62,22 @@ def test_bench_psi_json(transport: str) -> None:
     assert result["openmined_pairs_per_s"] is None
     assert result["ratio"] is None
     assert result["ratio_with_hashing"] is None
+
+
+@pytest.mark.parametrize("transport", ["memory", "grpc"])
+def test_bench_psi_compares_with_openmined_on_the_same_items(transport: str) -> None:
+    result = _bench("--size", "400", "--transport", transport, "--compare", "openmined")
+    assert result["correct"] is True and result["intersection"] == 40
+    assert isinstance(result["openmined_seconds"], float) and result["openmined_seconds"] > 0
+    assert result["openmined_wire_bytes_per_pair"] > 0
+    # The ratios are ours over theirs, from the rates printed beside them.
+    rate, with_hashing, theirs = (result[k] for k in ("ours_pairs_per_s", "ours_pairs_per_s_with_hashing",
+                                                      "openmined_pairs_per_s"))  # fmt: skip
+    assert result["ratio"] == pytest.approx(rate / theirs, abs=0.01)
+    assert result["ratio_with_hashing"] == pytest.approx(with_hashing / theirs, abs=0.01)
+
+
+def test_openmined_correct_means_the_items_not_only_their_count() -> None:
+    ours, theirs = make_sets(300)
+    _, _, found = openmined_run(ours, theirs)
+    assert found == set(ours) & set(theirs) and len(found) == 30
