@@ -26,7 +26,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crypto import DEFAULT_SUITE
 from matcher.psi import Mode
-from node.bench.psi import PsiBenchResult, complete_result, make_sets
+from node.bench.cpu import CpuMeter
+from node.bench.psi import PsiBenchResult, Timings, complete_result, make_sets
 from node.cases import import_case_file
 from node.config.settings import load_config, update_config
 from node.core.clock import monotonic
@@ -124,14 +125,16 @@ def _case_file(node: _Node, phones: Sequence[str], path: Path) -> Path:
     return path
 
 
-def _hashing_seconds(ours: Sequence[str], theirs: Sequence[str], workers: int, secret: bytes) -> float:
-    """Seconds to hash both sets to the group, the part of an import that the session's keys cost."""
+def _hashing_seconds(ours: Sequence[str], theirs: Sequence[str], workers: int, secret: bytes) -> tuple[float, float]:
+    """Wall and CPU seconds to hash both sets to the group, the part of an import that the session's keys
+    cost (CPU of this process and its workers)."""
     with ParallelCrypto(workers) as parallel:
         parallel.warm_up()
-        started = time.perf_counter()
+        meter = CpuMeter()
+        cpu, started = meter.seconds(), time.perf_counter()
         parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in ours])
         parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in theirs])
-        return time.perf_counter() - started
+        return time.perf_counter() - started, meter.seconds() - cpu
 
 
 def _load(sets: Sequence[tuple[_Node, Sequence[str]]], workers: int, secret: bytes) -> None:
@@ -244,7 +247,7 @@ def run_grpc_bench(
         a, b = _make_nodes(root, size, port_a, port_b)
         secret = a.home.read_federation_secret()
         progress(f"hashing 2 x {size} keys to the group")
-        hashing = _hashing_seconds(ours, theirs, workers, secret)
+        hashing, hashing_cpu = _hashing_seconds(ours, theirs, workers, secret)
         progress("importing both nodes' cases")
         _load(((a, ours), (b, theirs)), workers, secret)
 
@@ -254,6 +257,9 @@ def run_grpc_bench(
         asyncio.run(_wait_serving(a, server, log))
 
         progress(f"running a mutual-reveal session on {size} x {size} keys over gRPC")
+        # The initiator's session runs in this process (the responder, a child of it, is metered apart).
+        ours_meter, theirs_meter = CpuMeter(children=False), CpuMeter(server.pid)
+        ours_cpu, theirs_cpu = ours_meter.seconds(), theirs_meter.seconds()
         started = time.perf_counter()
         wire, intersection, error, _ = asyncio.run(_session(a))
         if error is not None:
@@ -262,6 +268,8 @@ def run_grpc_bench(
         # and the check stays inside the timed span.
         _await_responder_record(b, server)
         seconds = time.perf_counter() - started
+        timings = Timings(hashing, hashing_cpu, seconds, ours_meter.seconds() - ours_cpu,
+                          theirs_meter.seconds() - theirs_cpu)  # fmt: skip
         _stop(server)
         server = None
 
@@ -282,6 +290,5 @@ def run_grpc_bench(
 
     return complete_result(
         size=size, workers=workers, transport="grpc", ours=ours, theirs=theirs, intersection=len(shared),
-        correct=correct, hashing=hashing, session=seconds, wire=wire, compare_openmined=compare_openmined,
-        progress=progress,
+        correct=correct, timings=timings, wire=wire, compare_openmined=compare_openmined, progress=progress,
     )  # fmt: skip

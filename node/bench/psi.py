@@ -13,9 +13,19 @@ from typing import Any
 from crypto import DEFAULT_SUITE
 from matcher.psi import Message, Mode, PsiSession, Role, State, Tags
 from matcher.psi.messages import Elements
+from node.bench.cpu import CpuMeter
 from node.core.workers import ParallelCrypto
 
-__all__ = ["PsiBenchResult", "complete_result", "make_sets", "openmined_run", "run_psi_bench", "wire_size"]
+__all__ = [
+    "OpenminedRun",
+    "PsiBenchResult",
+    "Timings",
+    "complete_result",
+    "make_sets",
+    "openmined_run",
+    "run_psi_bench",
+    "wire_size",
+]
 
 OVERLAP = 0.10
 
@@ -37,6 +47,15 @@ class PsiBenchResult:
     openmined_wire_bytes_per_pair: float | None
     ratio: float | None
     ratio_with_hashing: float | None
+    # CPU seconds, every process of that part counted (a worker pool, the responder node): wall time does
+    # not say how many cores did the work.
+    hashing_cpu_seconds: float
+    initiator_cpu_seconds: float
+    responder_cpu_seconds: float
+    cores_used: float  # both sides' CPU seconds over the session's wall seconds
+    openmined_cpu_seconds: float | None
+    # openmined-psi's CPU seconds over ours with hashing (it hashes inside): per core, the same work.
+    ratio_cpu: float | None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,29 +89,51 @@ def wire_size(message: Message) -> int:
     return 5 + 1 + _varint_len(inner) + inner
 
 
-def run_in_memory(initiator: PsiSession, responder: PsiSession) -> int:
-    """Pump messages between two sessions until both finish; returns the bytes that crossed."""
+def run_in_memory(
+    initiator: PsiSession, responder: PsiSession, meter: CpuMeter | None = None
+) -> tuple[int, float, float]:
+    """Pump messages between two sessions until both finish; returns the bytes that crossed and, with a
+    meter, the CPU seconds each side's own steps took (initiator, responder)."""
     queue: deque[tuple[PsiSession, Message]] = deque()
-    initiator.start()
-    queue.extend((responder, m) for m in initiator.outbox())
+    spent = [0.0, 0.0]
+
+    def step(side: PsiSession, work: Callable[[], Any]) -> Any:
+        before = 0.0 if meter is None else meter.seconds()
+        out = work()
+        if meter is not None:
+            spent[side is responder] += meter.seconds() - before
+        return out
+
+    step(initiator, initiator.start)
+    queue.extend((responder, m) for m in step(initiator, initiator.outbox))
     wire = 0
     released = False
     while queue:
         target, message = queue.popleft()
         wire += wire_size(message)
-        target.receive(message)
+        step(target, lambda: target.receive(message))  # noqa: B023  (called at once)
         if target is responder and responder.state is State.DONE and not released:
             responder.release_result()  # a node records first; there is nothing to record here
             released = True
         other = initiator if target is responder else responder
-        queue.extend((other, m) for m in target.outbox())
-    return wire
+        queue.extend((other, m) for m in step(target, target.outbox))
+    return wire, spent[0], spent[1]
 
 
-def openmined_run(ours: list[str], theirs: list[str]) -> tuple[float, float, set[str]]:
-    """openmined-psi on the same items: (seconds, wire bytes per pair, the items it found in common)."""
+@dataclass(frozen=True)
+class OpenminedRun:
+    seconds: float
+    cpu_seconds: float
+    wire_bytes_per_pair: float
+    found: set[str]  # the items it found in common
+
+
+def openmined_run(ours: list[str], theirs: list[str]) -> OpenminedRun:
+    """openmined-psi on the same items, client and server in this process, one after the other."""
     import private_set_intersection.python as omp
 
+    meter = CpuMeter(children=False)
+    cpu = meter.seconds()
     started = time.perf_counter()
     client = omp.client.CreateWithNewKey(True)
     server = omp.server.CreateWithNewKey(True)
@@ -101,9 +142,21 @@ def openmined_run(ours: list[str], theirs: list[str]) -> tuple[float, float, set
     response = server.ProcessRequest(request)
     intersection = client.GetIntersection(setup, response)
     seconds = time.perf_counter() - started
+    cpu = meter.seconds() - cpu
     wire = sum(len(m.SerializeToString()) for m in (setup, request, response))
     # The client learns positions in its own list: the items themselves are checked, not only their count.
-    return seconds, wire / max(1, len(ours)), {ours[i] for i in intersection}
+    return OpenminedRun(seconds, cpu, wire / max(1, len(ours)), {ours[i] for i in intersection})
+
+
+@dataclass(frozen=True)
+class Timings:
+    """What one run of our side took: wall seconds, and the CPU seconds of every process involved."""
+
+    hashing: float
+    hashing_cpu: float
+    session: float
+    initiator_cpu: float
+    responder_cpu: float
 
 
 def run_psi_bench(
@@ -118,27 +171,22 @@ def run_psi_bench(
     suite = DEFAULT_SUITE
     with ParallelCrypto(workers) as parallel:
         parallel.warm_up()
+        meter = CpuMeter()  # this process and its workers
         progress(f"hashing 2 x {size} keys to the group")
-        started = time.perf_counter()
+        cpu, started = meter.seconds(), time.perf_counter()
         ours_el = parallel.hash_keys(suite, secret, [("phone", v) for v in ours])
         theirs_el = parallel.hash_keys(suite, secret, [("phone", v) for v in theirs])
-        hashing = time.perf_counter() - started
+        hashing, hashing_cpu = time.perf_counter() - started, meter.seconds() - cpu
 
         progress(f"running a mutual-reveal session on {size} x {size} elements")
         blinder = parallel.blinder()
-        initiator = PsiSession(
-            role=Role.INITIATOR,
-            suite=suite,
-            elements=ours_el,
-            random_bytes=os.urandom,
-            mode=Mode.MUTUAL,
-            blinder=blinder,
-        )
+        initiator = PsiSession(role=Role.INITIATOR, suite=suite, elements=ours_el, random_bytes=os.urandom,
+                               mode=Mode.MUTUAL, blinder=blinder)  # fmt: skip
         responder = PsiSession(
             role=Role.RESPONDER, suite=suite, elements=theirs_el, random_bytes=os.urandom, blinder=blinder
         )
         started = time.perf_counter()
-        wire = run_in_memory(initiator, responder)
+        wire, initiator_cpu, responder_cpu = run_in_memory(initiator, responder, meter)
         session = time.perf_counter() - started
 
     assert initiator.result is not None and responder.result is not None
@@ -149,8 +197,8 @@ def run_psi_bench(
 
     return complete_result(
         size=size, workers=workers, transport="memory", ours=ours, theirs=theirs, intersection=len(expected),
-        correct=correct, hashing=hashing, session=session, wire=wire, compare_openmined=compare_openmined,
-        progress=progress,
+        correct=correct, timings=Timings(hashing, hashing_cpu, session, initiator_cpu, responder_cpu), wire=wire,
+        compare_openmined=compare_openmined, progress=progress,
     )  # fmt: skip
 
 
@@ -163,35 +211,34 @@ def complete_result(
     theirs: list[str],
     intersection: int,
     correct: bool,
-    hashing: float,
-    session: float,
+    timings: Timings,
     wire: int,
     compare_openmined: bool,
     progress: Callable[[str], None],
 ) -> PsiBenchResult:
     """Run openmined-psi on the same items when asked, and put the figures side by side."""
-    om_seconds = om_rate = om_wire = None
+    om: OpenminedRun | None = None
     if compare_openmined:
         progress(f"running openmined-psi on the same {size} x {size} items")
-        om_seconds, om_wire, om_found = openmined_run(ours, theirs)
-        om_rate = size / om_seconds
-        correct = correct and om_found == set(ours) & set(theirs)
-    rate = size / session
-    rate_hashing = size / (session + hashing)
+        om = openmined_run(ours, theirs)
+        correct = correct and om.found == set(ours) & set(theirs)
+    t = timings
+    rate, rate_hashing = size / t.session, size / (t.session + t.hashing)
+    om_rate = None if om is None else size / om.seconds
+    ours_cpu = t.hashing_cpu + t.initiator_cpu + t.responder_cpu
     return PsiBenchResult(
-        size=size,
-        workers=workers,
-        transport=transport,
-        correct=correct,
-        intersection=intersection,
-        hashing_seconds=round(hashing, 3),
-        session_seconds=round(session, 3),
-        ours_pairs_per_s=round(rate, 1),
-        ours_pairs_per_s_with_hashing=round(rate_hashing, 1),
+        size=size, workers=workers, transport=transport, correct=correct, intersection=intersection,
+        hashing_seconds=round(t.hashing, 3), session_seconds=round(t.session, 3),
+        ours_pairs_per_s=round(rate, 1), ours_pairs_per_s_with_hashing=round(rate_hashing, 1),
         wire_bytes_per_pair=round(wire / max(1, size), 2),
-        openmined_seconds=None if om_seconds is None else round(om_seconds, 3),
+        openmined_seconds=None if om is None else round(om.seconds, 3),
         openmined_pairs_per_s=None if om_rate is None else round(om_rate, 1),
-        openmined_wire_bytes_per_pair=None if om_wire is None else round(om_wire, 2),
+        openmined_wire_bytes_per_pair=None if om is None else round(om.wire_bytes_per_pair, 2),
         ratio=None if om_rate is None else round(rate / om_rate, 2),
         ratio_with_hashing=None if om_rate is None else round(rate_hashing / om_rate, 2),
-    )
+        hashing_cpu_seconds=round(t.hashing_cpu, 3), initiator_cpu_seconds=round(t.initiator_cpu, 3),
+        responder_cpu_seconds=round(t.responder_cpu, 3),
+        cores_used=round((t.initiator_cpu + t.responder_cpu) / t.session, 2),
+        openmined_cpu_seconds=None if om is None else round(om.cpu_seconds, 3),
+        ratio_cpu=None if om is None or ours_cpu <= 0 else round(om.cpu_seconds / ours_cpu, 2),
+    )  # fmt: skip

@@ -99,10 +99,18 @@ def bench_psi(size: int, workers: int, compare: str | None, transport: str, as_j
         f"{result.wire_bytes_per_pair:.1f}",
         "—" if result.openmined_wire_bytes_per_pair is None else f"{result.openmined_wire_bytes_per_pair:.1f}",
     )
+    ours_cpu = result.hashing_cpu_seconds + result.initiator_cpu_seconds + result.responder_cpu_seconds
+    om_cpu = result.openmined_cpu_seconds
+    table.add_row("CPU seconds (including hashing)", f"{ours_cpu:,.2f}", "—" if om_cpu is None else f"{om_cpu:,.2f}")
     print_table(table)
+    click.echo(
+        f"CPU seconds: hashing {result.hashing_cpu_seconds:.2f}, initiator {result.initiator_cpu_seconds:.2f}, "
+        f"responder {result.responder_cpu_seconds:.2f}; the session used {result.cores_used:.2f} core(s)"
+    )
     if result.ratio is not None:
         click.echo(
-            f"ratio {result.ratio:.2f} (with hashing {result.ratio_with_hashing:.2f}); correct: {result.correct}"
+            f"ratio {result.ratio:.2f} (with hashing {result.ratio_with_hashing:.2f}; per core, hashing on both "
+            f"sides {result.ratio_cpu:.2f}); correct: {result.correct}"
         )
     else:
         click.echo(f"correct: {result.correct}")

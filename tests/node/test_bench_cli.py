@@ -62,6 +62,12 @@ def test_bench_psi_json(transport: str) -> None:
     assert result["openmined_pairs_per_s"] is None
     assert result["ratio"] is None
     assert result["ratio_with_hashing"] is None
+    assert result["openmined_cpu_seconds"] is None and result["ratio_cpu"] is None
+    # Each side's CPU is counted, the responder's in its own process over gRPC: both did work, and one
+    # session on one core per side uses at most two cores.
+    for key in ("hashing_cpu_seconds", "initiator_cpu_seconds", "responder_cpu_seconds"):
+        assert isinstance(result[key], float) and result[key] > 0, key
+    assert 0 < result["cores_used"] <= 2.2
 
 
 @pytest.mark.parametrize("transport", ["memory", "grpc"])
@@ -75,9 +81,13 @@ def test_bench_psi_compares_with_openmined_on_the_same_items(transport: str) -> 
                                                       "openmined_pairs_per_s"))  # fmt: skip
     assert result["ratio"] == pytest.approx(rate / theirs, abs=0.01)
     assert result["ratio_with_hashing"] == pytest.approx(with_hashing / theirs, abs=0.01)
+    # Per core, hashing on both sides: openmined-psi's CPU seconds over ours.
+    ours_cpu = sum(result[k] for k in ("hashing_cpu_seconds", "initiator_cpu_seconds", "responder_cpu_seconds"))
+    assert result["openmined_cpu_seconds"] > 0
+    assert result["ratio_cpu"] == pytest.approx(result["openmined_cpu_seconds"] / ours_cpu, rel=0.05, abs=0.01)
 
 
 def test_openmined_correct_means_the_items_not_only_their_count() -> None:
     ours, theirs = make_sets(300)
-    _, _, found = openmined_run(ours, theirs)
+    found = openmined_run(ours, theirs).found
     assert found == set(ours) & set(theirs) and len(found) == 30

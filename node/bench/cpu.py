@@ -1,0 +1,30 @@
+"""CPU seconds spent by processes, for benchmarks that compare like with like: wall time hides how many
+cores did the work, CPU time does not."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+
+__all__ = ["CpuMeter"]
+
+
+class CpuMeter:
+    """User plus system CPU seconds of one process and of the children it has when the meter is made (a
+    worker pool started before, a node's own workers). A child that exits takes its seconds with it, so
+    make the meter once the processes to be measured run, and read it while they still do."""
+
+    def __init__(self, pid: int | None = None, *, children: bool = True) -> None:
+        root = psutil.Process(os.getpid() if pid is None else pid)
+        self._processes = [root, *(root.children(recursive=True) if children else ())]
+
+    def seconds(self) -> float:
+        total = 0.0
+        for process in self._processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
