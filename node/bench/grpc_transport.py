@@ -231,6 +231,26 @@ def _await_responder_record(responder: _Node, server: subprocess.Popen[bytes]) -
         time.sleep(0.01)
 
 
+def _timed_session(
+    a: _Node, b: _Node, server: subprocess.Popen[bytes], hashing: float, hashing_cpu: float
+) -> tuple[int, int, Timings]:
+    """One session from ``a`` to the serving ``b``, timed until both recorded; (wire, intersection, timings)."""
+    # The initiator's session runs in this process (the responder, a child of it, is metered apart).
+    ours_meter, theirs_meter = CpuMeter(children=False), CpuMeter(server.pid)
+    ours_cpu, theirs_cpu = ours_meter.seconds(), theirs_meter.seconds()
+    started = time.perf_counter()
+    wire, intersection, error, _ = asyncio.run(_session(a))
+    if error is not None:
+        raise LocalError(f"the bench session failed: {error}")
+    # The responder records before it closes the stream, so it is done by now; checked, not assumed, and
+    # the check stays inside the timed span.
+    _await_responder_record(b, server)
+    seconds = time.perf_counter() - started
+    timings = Timings(hashing, hashing_cpu, seconds, ours_meter.seconds() - ours_cpu,
+                      theirs_meter.seconds() - theirs_cpu)  # fmt: skip
+    return wire, intersection, timings
+
+
 def run_grpc_bench(
     size: int,
     workers: int = 1,
@@ -257,19 +277,7 @@ def run_grpc_bench(
         asyncio.run(_wait_serving(a, server, log))
 
         progress(f"running a mutual-reveal session on {size} x {size} keys over gRPC")
-        # The initiator's session runs in this process (the responder, a child of it, is metered apart).
-        ours_meter, theirs_meter = CpuMeter(children=False), CpuMeter(server.pid)
-        ours_cpu, theirs_cpu = ours_meter.seconds(), theirs_meter.seconds()
-        started = time.perf_counter()
-        wire, intersection, error, _ = asyncio.run(_session(a))
-        if error is not None:
-            raise LocalError(f"the bench session failed: {error}")
-        # The responder records before it closes the stream, so it is done by now; checked, not assumed,
-        # and the check stays inside the timed span.
-        _await_responder_record(b, server)
-        seconds = time.perf_counter() - started
-        timings = Timings(hashing, hashing_cpu, seconds, ours_meter.seconds() - ours_cpu,
-                          theirs_meter.seconds() - theirs_cpu)  # fmt: skip
+        wire, intersection, timings = _timed_session(a, b, server, hashing, hashing_cpu)
         _stop(server)
         server = None
 

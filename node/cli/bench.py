@@ -8,7 +8,7 @@ from rich.table import Table
 
 from node.bench.grpc_transport import run_grpc_bench
 from node.bench.incremental import run_incremental_bench
-from node.bench.psi import run_psi_bench
+from node.bench.psi import PsiBenchResult, run_psi_bench
 from node.cli.app import emit_json, fail, main, print_table
 
 __all__ = ["bench"]
@@ -78,6 +78,11 @@ def bench_psi(size: int, workers: int, compare: str | None, transport: str, as_j
     if as_json:
         emit_json(result.as_json())
         return
+    _print_psi(result, transport)
+
+
+def _print_psi(result: PsiBenchResult, transport: str) -> None:
+    size, workers = result.size, result.workers
     where = "two nodes over gRPC" if transport == "grpc" else "in memory"
     table = Table(title=f"PSI {size:,} x {size:,}, {workers} worker(s), {where}")
     table.add_column("measure")
