@@ -198,13 +198,16 @@ def _whole_changes(
     return added, tuple(bytes(e) for (e,) in gone)
 
 
-def _matched_sql(row: EpochRow) -> str:
+def _matched_in(row: EpochRow) -> str:
+    """Our elements ``o`` that match in the epoch now, as FROM and WHERE; parameter: the epoch. The
+    initiator's flagged positions; the responder's elements whose answer is a live initiator position's tag."""
     if row.role == "initiator":
-        return "SELECT element FROM epoch_own WHERE epoch = ? AND matched = 1"
-    return (
-        "SELECT o.element FROM epoch_own o JOIN epoch_peer p ON p.epoch = o.epoch AND p.tag = o.answer "
-        "WHERE o.epoch = ?"
-    )
+        return "FROM epoch_own o WHERE o.epoch = ? AND o.matched = 1"
+    return "FROM epoch_own o JOIN epoch_peer p ON p.epoch = o.epoch AND p.tag = o.answer WHERE o.epoch = ?"
+
+
+def _matched_sql(row: EpochRow) -> str:
+    return f"SELECT o.element {_matched_in(row)}"
 
 
 def unsettled_matches(
@@ -253,12 +256,7 @@ def unsettled_matches(
 
 def _matching_sql(row: EpochRow) -> str:
     """Whether our key ``k`` matches in the epoch now, looked up by its element; parameter: the epoch."""
-    if row.role == "initiator":
-        return "SELECT 1 FROM epoch_own o WHERE o.epoch = ? AND o.element = k.element AND o.matched = 1"
-    return (
-        "SELECT 1 FROM epoch_own o JOIN epoch_peer p ON p.epoch = o.epoch AND p.tag = o.answer"
-        " WHERE o.epoch = ? AND o.element = k.element"
-    )
+    return f"SELECT 1 {_matched_in(row)} AND o.element = k.element"
 
 
 def _cases_holding(db: Database, peer: str, since: int, touched: frozenset[bytes]) -> set[int]:
@@ -313,8 +311,7 @@ def _whole_unsettled(
 
 
 def matched_elements(db: Database, row: EpochRow) -> set[bytes]:
-    """Our elements that match in the epoch now: the initiator's flagged positions; the responder's elements
-    whose answer is the tag of a live initiator position."""
+    """Our elements that match in the epoch now."""
     return {bytes(e) for (e,) in db.execute(_matched_sql(row), [row.id])}
 
 
