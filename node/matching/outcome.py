@@ -16,7 +16,8 @@ from node.matching.elements import KeyRow, SessionInput
 from node.matching.epochs import KeptEpoch
 from node.store import audit as audit
 from node.store import open_database, transaction
-from node.store.epochs import matched_elements, prune_key_changes, unsettled_matches
+from node.store.epochs import matched_elements, unsettled_matches
+from node.store.key_changes import prune_key_changes
 from node.store.sessions import SessionRecord, finish_session, record_refusal, start_session
 
 __all__ = ["SessionFacts", "record_completed", "record_failed", "record_refused", "record_started"]

@@ -23,7 +23,7 @@ from node.matching.epochs import EpochPlan, KeptEpoch, initiator_plan, responder
 from node.matching.link import Ending, LinkBroken, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_refused, record_started
 from node.store import open_database, transaction
-from node.store.epochs import changes_mark
+from node.store.key_changes import changes_mark
 from node.store.schedule import CASES_GENERATION, marker
 from node.store.sessions import (
     claim_session,
@@ -84,7 +84,7 @@ class Loaded:
     session_input: SessionInput
     plan: EpochPlan
     generation: int
-    changes_mark: int  # the last key change the keys take in (node.store.epochs.changes_mark)
+    changes_mark: int  # the last key change the keys take in (node.store.key_changes.changes_mark)
     facts: SessionFacts
     allowance: int = 0  # initiator: how many keys the peer may announce (-1: its quota is used up)
 

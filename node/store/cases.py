@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from sqlite_utils import Database
 
+from node.store.key_changes import changes_wanted
+
 __all__ = [
     "CaseCounts",
     "CaseDetails",
@@ -204,21 +206,11 @@ def insert_match_keys(db: Database, rows: Iterable[MatchKeyRow]) -> None:
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         batch,
     )
-    if batch and _changes_wanted(db):
+    if batch and changes_wanted(db):
         db.execute(
             "INSERT INTO key_changes (element) SELECT element FROM match_keys WHERE id BETWEEN ? AND ? ORDER BY id",
             [min(r.id for r in batch), max(r.id for r in batch)],
         )
-
-
-def _changes_wanted(db: Database) -> bool:
-    """Whether an open epoch or a running session may take in a change made now (call with the write lock;
-    both are found by partial indexes)."""
-    found = db.execute(
-        "SELECT EXISTS (SELECT 1 FROM epochs WHERE status = 'open') "
-        "OR EXISTS (SELECT 1 FROM sessions WHERE status = 'running')"
-    ).fetchone()
-    return bool(found[0])
 
 
 def set_import_cache(db: Database, kib: int) -> None:

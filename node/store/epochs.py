@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from matcher.psi.epoch import EpochTerms, InitiatorChanges, ResponderChanges
+from node.store.key_changes import prune_key_changes
 from node.store.keys import session_keys_sql
 
 __all__ = [
@@ -22,7 +23,6 @@ __all__ = [
     "ResponderStoreBook",
     "apply_initiator",
     "apply_responder",
-    "changes_mark",
     "current_epoch",
     "end_epoch",
     "end_open_epochs",
@@ -30,7 +30,6 @@ __all__ = [
     "live_elements",
     "matched_elements",
     "open_epoch",
-    "prune_key_changes",
     "unsettled_matches",
 ]
 
@@ -127,25 +126,6 @@ def end_open_epochs(db: Database, peer: str | None, role: str | None, reason: st
 def live_elements(db: Database, row_id: int) -> set[bytes]:
     """Our elements live in an epoch (what its sessions have sent of ours and not withdrawn)."""
     return {bytes(e) for (e,) in db.execute("SELECT element FROM epoch_own WHERE epoch = ?", [row_id])}
-
-
-def changes_mark(db: Database) -> int:
-    """The number of the last key change recorded: a session loading our keys now takes in every change up
-    to it (key_changes is filled, in each change's own transaction, by the store's writer of new keys and
-    by triggers on removed keys, closed or reopened cases and removed alert keys)."""
-    found = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'key_changes'").fetchone()
-    return 0 if found is None else int(found[0])
-
-
-def prune_key_changes(db: Database) -> int:
-    """Forget the key changes every open epoch and every running session has taken in; how many went."""
-    cursor = db.execute(
-        "DELETE FROM key_changes WHERE seq <= (SELECT MIN(mark) FROM ("
-        " SELECT changes_seen AS mark FROM epochs WHERE status = 'open' AND changes_seen IS NOT NULL"
-        " UNION ALL SELECT changes_mark FROM sessions WHERE status = 'running' AND changes_mark IS NOT NULL"
-        " UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'key_changes'))"
-    )
-    return cursor.rowcount
 
 
 def _current_sql(marks: str) -> str:

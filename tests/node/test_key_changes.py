@@ -25,14 +25,13 @@ from node.ops import cases as ops_cases
 from node.store import open_database, transaction
 from node.store.epochs import (
     EpochRow,
-    changes_mark,
     current_epoch,
     end_epoch,
     epoch_changes,
     open_epoch,
-    prune_key_changes,
     unsettled_matches,
 )
+from node.store.key_changes import changes_mark, prune_key_changes
 from node.store.keys import session_keys
 from node.store.retention import purge
 
