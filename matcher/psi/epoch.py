@@ -184,11 +184,13 @@ class EpochSession(PsiSession):
         max_peer_set_size: int = 10_000_000,
         chunk_size: int = DEFAULT_CHUNK,
         blinder: Blinder = blind_in_process,
+        canary_random: RandomBytes | None = None,
     ) -> None:
         super().__init__(
             role=role, suite=suite, elements=elements, random_bytes=random_bytes,
             mode=Mode.MUTUAL if role is Role.INITIATOR else None, allowed_modes=frozenset({Mode.MUTUAL}),
             max_peer_set_size=max_peer_set_size, chunk_size=chunk_size, blinder=blinder, key=key,
+            canary_random=canary_random,
         )  # fmt: skip
         if len(epoch_id) != EPOCH_ID_LENGTH:
             raise LocalProtocolError(f"an epoch id is {EPOCH_ID_LENGTH} bytes")

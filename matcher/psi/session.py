@@ -157,6 +157,7 @@ class PsiSession:
         chunk_size: int = DEFAULT_CHUNK,
         blinder: Blinder = blind_in_process,
         key: BlindingKey | None = None,
+        canary_random: RandomBytes | None = None,
     ) -> None:
         if role is Role.INITIATOR and mode is None:
             raise LocalProtocolError("the initiator must choose a mode")
@@ -170,6 +171,9 @@ class PsiSession:
         self._chunk = chunk_size
         self._blinder = blinder
         self._random = random_bytes
+        # What the responder's canary scalars are drawn from: fresh randomness, unless the retry of an
+        # interrupted session must send the same canaries as before (see _arrange_with_canaries).
+        self._canary_random = random_bytes if canary_random is None else canary_random
         # A fresh scalar per session, unless an epoch supplies the one it keeps (matcher/psi/epoch.py).
         self._key = BlindingKey.generate(random_bytes) if key is None else key
         self._positions: dict[bytes, list[int]] = {}
@@ -436,7 +440,7 @@ class PsiSession:
             raise RemoteProtocolError("the peer's public key is not a valid group element") from None
         canaries: list[bytes] = []
         for number in range(CANARIES):
-            scalar = BlindingKey.generate(self._random)
+            scalar = BlindingKey.generate(self._canary_random)
             element = scalar.public_key()
             if element in self._positions or element in self._canaries:
                 raise LocalProtocolError("a canary collided with an element")  # probability ~2^-240

@@ -26,6 +26,7 @@ from sqlite_utils import Database
 
 from crypto import BlindingKey
 from crypto.certificates import fingerprint, load_certificate
+from crypto.suite import suite_by_name
 from matcher.psi import EpochEnded, Mode, Open, Role
 from matcher.psi.epoch import EPOCH_ID_LENGTH, EpochSession, InitiatorChanges, ResponderChanges
 from node.config.settings import NodeConfig, Peer
@@ -33,6 +34,7 @@ from node.core.clock import now, now_iso
 from node.core.errors import LocalError
 from node.core.home import NodeHome
 from node.core.sealing import seal, sealing_key, unseal
+from node.matching.attempts import Attempt, discard_attempt, take_attempt
 from node.matching.elements import OurKeys
 from node.store import epochs as store
 from node.store import open_database, transaction
@@ -67,6 +69,7 @@ class EpochPlan:
     keep: bool = False
     binding: str = ""
     ends_at: str = ""
+    attempt: Attempt | None = None  # a full session's: what a retry of it takes up (node.matching.attempts)
 
     @property
     def kind(self) -> str:
@@ -109,10 +112,19 @@ def _stale(row: EpochRow, bound: str, key_types: tuple[str, ...]) -> str | None:
     return None
 
 
-def _fresh(peer: Peer, bound: str, elements: tuple[bytes, ...], keep: bool) -> EpochPlan:
+def _fresh(home: NodeHome, config: NodeConfig, peer: Peer, role: Role, elements: tuple[bytes, ...],
+           keep: bool) -> EpochPlan:  # fmt: skip
+    """A full session opening an epoch (kept when ``keep``), with a fresh epoch id. A kept epoch's full
+    session takes up the attempt an interrupted one left, when there is one: its scalar and its work."""
+    bound = binding(home, config, peer) if keep else ""
+    attempt = None
+    if keep:
+        width = suite_by_name(config.suite).element_length
+        attempt = take_attempt(home, peer.code, role.value, bound, peer.policy.epoch_days or 0, width)
     return EpochPlan(
-        epoch_id=os.urandom(EPOCH_ID_LENGTH), key=BlindingKey.generate(os.urandom), elements=elements,
-        keep=keep, binding=bound, ends_at=_ends_at(peer),
+        epoch_id=os.urandom(EPOCH_ID_LENGTH), key=BlindingKey.generate(os.urandom) if attempt is None else attempt.key,
+        elements=elements, keep=keep, binding=bound, ends_at=_ends_at(peer) if attempt is None else attempt.ends_at,
+        attempt=attempt,
     )  # fmt: skip
 
 
@@ -139,6 +151,8 @@ def initiator_plan(
     transaction: an epoch that can no longer be continued ends here."""
     at = now_iso()
     if mode is not Mode.MUTUAL or peer.policy.epoch_days is None:
+        if peer.policy.epoch_days is None:
+            discard_attempt(home, peer.code, Role.INITIATOR.value)
         store.end_open_epochs(db, peer.code, "initiator", "the policy keeps no epochs with the peer", at)
         return EpochPlan(elements=keys.elements())
     bound = binding(home, config, peer)
@@ -149,7 +163,7 @@ def initiator_plan(
         if isinstance(plan, EpochPlan) and row.next_position + len(plan.elements) <= row.terms.initiator_capacity:
             return plan
         store.end_epoch(db, row.id, plan if isinstance(plan, str) else "the epoch has no room for the new keys", at)
-    return _fresh(peer, bound, keys.elements(), keep=True)
+    return _fresh(home, config, peer, Role.INITIATOR, keys.elements(), keep=True)
 
 
 def responder_plan(
@@ -162,9 +176,11 @@ def responder_plan(
     if not opened.epoch_id:
         return EpochPlan(elements=keys.elements())
     keep = opened.mode is Mode.MUTUAL and peer.policy.epoch_days is not None
+    if peer.policy.epoch_days is None:
+        discard_attempt(home, peer.code, Role.RESPONDER.value)
     if not opened.delta:
-        return dataclasses.replace(_fresh(peer, binding(home, config, peer) if keep else "", keys.elements(), keep),
-                                   epoch_id=opened.epoch_id)  # fmt: skip
+        fresh = _fresh(home, config, peer, Role.RESPONDER, keys.elements(), keep)
+        return dataclasses.replace(fresh, epoch_id=opened.epoch_id)
     row = store.current_epoch(db, peer.code, "responder")
     if row is None or row.terms.epoch_id != opened.epoch_id or not keep:
         return EpochEnded("this node keeps no such epoch with the peer; a full session starts anew")

@@ -82,9 +82,9 @@ class Responder:
                                      self.status_of, cancelled)  # fmt: skip
         if isinstance(loaded, Ending):
             return loaded
-        with _book_database(self.home, loaded.plan) as book_db:
+        with _book_database(self.home, loaded.plan) as book_db, _attempt_held(loaded.plan, facts.peer) as settle:
             session = _session(Role.RESPONDER, config, loaded, book_db, self.blinder, opened.set_size)
-            return await self._run(config, opened, link, facts, session, loaded, cancelled)
+            return settle(await self._run(config, opened, link, facts, session, loaded, cancelled))
 
     async def _run(self, config: NodeConfig, opened: Open, link: Link, facts: SessionFacts, session: PsiSession,
                    loaded: steps.Loaded, cancelled: str) -> Ending:  # fmt: skip
@@ -126,6 +126,30 @@ def _book_database(home: NodeHome, plan: EpochPlan) -> Iterator[Database | None]
         db.close()
 
 
+@contextmanager
+def _attempt_held(plan: EpochPlan, peer: str) -> Iterator[Callable[[Ending], Ending]]:
+    """Hold a full session's attempt while it runs: destroyed once the session completed (or ended with
+    one side taking the other for a cheat), kept for the retry however else it ends."""
+    attempt = plan.attempt
+    settled: list[Ending] = []
+
+    def settle(ending: Ending) -> Ending:
+        settled.append(ending)
+        return ending
+
+    try:
+        yield settle
+    finally:
+        if attempt is not None:
+            if settled and settled[0].status in ("OK", "ABORTED"):
+                if attempt.reused:
+                    log.info("the full session with %s reused %d of the %d points its attempts multiplied",
+                             peer, attempt.reused, attempt.reused + attempt.computed)  # fmt: skip
+                attempt.destroy("the session ended")
+            else:
+                attempt.keep()
+
+
 def _session(
     role: Role, config: NodeConfig, loaded: steps.Loaded, book_db: Database | None, blinder: Blinder,
     max_peer_set_size: int, mode: Mode | None = None,
@@ -138,6 +162,7 @@ def _session(
             mode=mode, allowed_modes=frozenset(Mode), max_peer_set_size=max_peer_set_size, blinder=blinder,
         )  # fmt: skip
     assert plan.key is not None
+    attempt = plan.attempt
     book: InitiatorStoreBook | ResponderStoreBook | None = None
     if plan.row is not None and book_db is not None:
         book = (
@@ -146,7 +171,8 @@ def _session(
     return EpochSession(
         role=role, suite=steps.suite_of(config), elements=list(plan.elements), random_bytes=os.urandom,
         key=plan.key, epoch_id=plan.epoch_id, book=book, removed=plan.removed, keep=plan.keep,
-        max_peer_set_size=max_peer_set_size, blinder=blinder,
+        max_peer_set_size=max_peer_set_size, blinder=blinder if attempt is None else attempt.blinder(blinder),
+        canary_random=None if attempt is None else attempt.canary_random(),
     )  # fmt: skip
 
 
@@ -197,7 +223,7 @@ async def _initiate(
     if isinstance(loaded, Ending):
         return _outcome(facts, None, loaded, started), None
     facts = loaded.facts
-    with _book_database(home, loaded.plan) as book_db:
+    with _book_database(home, loaded.plan) as book_db, _attempt_held(loaded.plan, facts.peer) as settle:
         session = _session(Role.INITIATOR, config, loaded, book_db, blinder, max(loaded.allowance, 0), mode)
         if loaded.allowance < 0:
             error = f"the 24-hour quota of keys for {facts.kind} sessions with {peer.code} is used up"
@@ -207,8 +233,8 @@ async def _initiate(
         opening = steps.opening(home, config, facts, session.outbox()[0])
         pump = _initiator_pump(session, connect, opening, progress)
         keep = _keeper(home, facts, Role.INITIATOR, loaded, session, None)
-        ending = await steps.conclude(home, facts, session, loaded.session_input, pump, status_of, cancelled,
-                                      epoch=keep)  # fmt: skip
+        ending = settle(await steps.conclude(home, facts, session, loaded.session_input, pump, status_of,
+                                             cancelled, epoch=keep))  # fmt: skip
     return _outcome(facts, session, ending, started), loaded
 
 

@@ -247,6 +247,8 @@ def load(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts, 
             own = len(plan.elements)
             done = keys_blinded_since(db, peer.code, ago_iso(QUOTA_WINDOW_S))
             if done + own > peer.policy.daily_work:
+                if plan.attempt is not None:
+                    plan.attempt.keep()
                 raise QuotaExceeded(
                     f"this node has blinded {done} of the {peer.policy.daily_work} keys it blinds for "
                     f"{peer.code}'s sessions in 24 hours; try again later"

@@ -1,5 +1,6 @@
 """A node killed (SIGKILL) in the middle of a scheduled full round: after its restart the next round
-completes, every alert is there once, none is lost or doubled, and both audit chains verify.
+completes, taking up what the cut session had multiplied instead of multiplying it again; every alert is
+there once, none is lost or doubled, and both audit chains verify.
 
 Real ``casebridge serve`` processes with scheduling on at NL-NP only, so NL-NP opens the round and DE-BKA
 answers; either one is killed while the round's session runs.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 from collections import Counter
@@ -58,6 +60,11 @@ def _sessions(fed: Federation, code: str) -> list[tuple[str, str, str | None]]:
         return conn.execute("SELECT role, status, reason FROM sessions WHERE peer = ? ORDER BY id", (peer,)).fetchall()
 
 
+def _attempt_file(fed: Federation, code: str) -> Path:
+    peer, role = (DE, "initiator") if code == NL else (NL, "responder")
+    return fed.home(code) / "attempts" / f"{peer}.{role}"
+
+
 def _alerted_cases(fed: Federation, code: str, peer: str) -> Counter[str]:
     return Counter(a["case_ref"] for a in fed.alerts(code) if a["peer"] == peer and a["match_state"] == "current")
 
@@ -82,8 +89,11 @@ def test_a_round_cut_by_sigkill_is_made_good_by_the_next_one(
     fed.serve_subprocess(DE, port=ports[DE])
     fed.serve_subprocess(NL, port=ports[NL])
 
-    # Cut the first round while both sides hold it open.
+    # Cut the first round while both sides hold it open, once the victim has multiplied a chunk's worth of
+    # points (4,096 pairs of 32-byte points in its attempt file).
     wait_until(lambda: ("responder", "running", None) in _sessions(fed, DE), WAIT_S, "DE answering NL's round")
+    attempt = _attempt_file(fed, victim)
+    wait_until(lambda: attempt.exists() and attempt.stat().st_size > 64 * 4096, WAIT_S, "the victim's first chunk")
     fed.processes[victim].send_signal(signal.SIGKILL)
     fed.processes[victim].wait(timeout=30)
     assert not [s for s in _sessions(fed, DE) if s[1] == "completed"], "the round ended before the kill"
@@ -111,5 +121,10 @@ def test_a_round_cut_by_sigkill_is_made_good_by_the_next_one(
         alerted = _alerted_cases(fed, code, peer)
         assert {ref for ref in alerted if ref.startswith(prefix)} == cases, code
         assert all(n == 1 for n in alerted.values()), (code, alerted)
+    # The retry took up the cut session's attempt: what the victim had multiplied was not multiplied again,
+    # and a completed session leaves no attempt behind.
+    reused = re.search(r"reused (\d+) of the (\d+) points", fed.serve_logs[victim].read_text())
+    assert reused is not None and int(reused.group(1)) >= 4096, fed.serve_logs[victim].read_text()[-2000:]
+    assert not _attempt_file(fed, NL).exists() and not _attempt_file(fed, DE).exists()
     for code in (NL, DE):
         fed.cli(code, "audit", "verify")
