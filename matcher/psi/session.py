@@ -75,6 +75,8 @@ DEFAULT_CHUNK = 4096
 # Canaries the responder hides among its elements. An initiator that garbles a fraction f of its answers
 # misses none of them with probability (1 - f)^K: 2e-6 for f = 5 %, 0.08 for f = 1 % (docs/protocol.md).
 CANARIES = 256
+# How many chunks an initiator blinds ahead while it waits for the Accept (bounds the memory they hold).
+MAX_AHEAD_CHUNKS = 64
 
 Blinder = Callable[[BlindingKey, Sequence[bytes]], list[bytes]]
 RandomBytes = Callable[[int], bytes]
@@ -183,7 +185,8 @@ class PsiSession:
             self._positions.setdefault(element, []).append(index)
         self._real = list(self._positions)
         # What we send, in sending order: our real elements (blinded when sent) and, as the responder, the
-        # canaries (sent as they are). Fixed once the peer announced itself; see _arrange().
+        # canaries (sent as they are). Fixed when the initiator opens and when the responder has the Open;
+        # see _arrange().
         self._sending: list[bytes] = []
         self._canaries: dict[bytes, int] = {}  # canary element -> its number
         self._canary_tags: list[bytes] = []  # the tag each canary's honest answer has
@@ -200,6 +203,8 @@ class PsiSession:
         self._answers: list[bytes] = []  # responder: the initiator's tags for what we sent
         self._answers_sent = 0  # initiator: tags queued so far
         self._own_cursor = 0
+        self._ahead: list[bytes] = []  # initiator: chunks blinded before the Accept came, in sending order
+        self._ahead_count = 0  # ... and how many elements they hold
         self._result_message: Result | None = None
 
     @property
@@ -221,6 +226,7 @@ class PsiSession:
             self._fail(LocalProtocolError(f"start() is not allowed for a {self.role.value} in {self.state.value}"))
         assert self.mode is not None
         self._outbox.append(self._open_message())
+        self._sending = self._arrange(list(self._real))
         self.state = State.AWAIT_ACCEPT
 
     def receive(self, message: Message) -> list[Event]:
@@ -250,7 +256,15 @@ class PsiSession:
         and both sides blind in parallel instead of one waiting for the other's whole set.
         """
         out, self._outbox = self._outbox, []
+        if self.state is State.AWAIT_ACCEPT:
+            return out  # nothing of ours leaves before the responder accepted
         total = len(self._sending)
+        width = self.suite.element_length
+        for data in self._ahead:  # blinded while we waited for the Accept: free to send now
+            out.append(Elements(data))
+            self._own_cursor += len(data) // width
+        self._ahead.clear()
+        self._ahead_count = 0
         budget = total if max_chunks is None else max_chunks
         while self._own_cursor < total and budget > 0:
             end = min(total, self._own_cursor + self._chunk)
@@ -258,6 +272,28 @@ class PsiSession:
             self._own_cursor = end
             budget -= 1
         return out
+
+    @property
+    def can_blind_ahead(self) -> bool:
+        """Initiator, waiting for the Accept: whether :meth:`blind_ahead` has a chunk left to blind."""
+        return (
+            self.state is State.AWAIT_ACCEPT
+            and len(self._ahead) < MAX_AHEAD_CHUNKS
+            and self._own_cursor + self._ahead_count < len(self._sending)
+        )
+
+    def blind_ahead(self) -> None:
+        """Initiator, waiting for the Accept: blind our next chunk now, to leave once the responder accepts.
+
+        The responder loads its set and checks its policy before it accepts; a node calls this meanwhile so
+        that the time is not lost. Nothing is sent early, and a refused session only wasted the work.
+        """
+        if not self.can_blind_ahead:
+            return
+        start = self._own_cursor + self._ahead_count
+        end = min(len(self._sending), start + self._chunk)
+        self._ahead.append(self._blinded(self._sending[start:end]))
+        self._ahead_count += end - start
 
     def release_result(self) -> None:
         """Responder: queue the Result, once the caller has recorded what this session decided."""
@@ -301,6 +337,8 @@ class PsiSession:
     @property
     def pending_output(self) -> bool:
         """Whether :meth:`outbox` has something to give now."""
+        if self.state is State.AWAIT_ACCEPT:
+            return bool(self._outbox)
         return bool(self._outbox) or self._own_cursor < len(self._sending)
 
     # -- handlers ------------------------------------------------------------------------------------
@@ -330,7 +368,6 @@ class PsiSession:
         self._check_peer_size(message.set_size)
         self._check_accept_epoch(message)
         self.tag_length = message.tag_length
-        self._sending = self._arrange(list(self._real))
         self.state = State.EXCHANGE
         assert self.mode is not None
         return [PeerAnnounced(self.mode, self.peer_size)]

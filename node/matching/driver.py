@@ -59,6 +59,11 @@ class _Pump:
                 messages = session.outbox(0)
                 if not messages:
                     messages = await asyncio.to_thread(session.outbox, self.chunks_per_turn)
+                ahead = not messages and session.can_blind_ahead
+                if ahead:  # waiting for the Accept: blind the first chunks meanwhile
+                    await asyncio.to_thread(session.blind_ahead)
+            if ahead:
+                continue
             for message in messages:
                 await self.send(message)
             if messages:

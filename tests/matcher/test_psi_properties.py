@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.psi import CANARIES, Elements, Mode, SessionCompleted, State
+from matcher.psi import CANARIES, Elements, Message, Mode, Result, SessionCompleted, State
+from matcher.psi.session import MAX_AHEAD_CHUNKS
 from tests.matcher.psi_helpers import POOL, pair, pump
 
 index_lists = st.lists(st.integers(min_value=0, max_value=len(POOL) - 1), max_size=20)
@@ -97,3 +100,34 @@ def test_progress_counters_follow_the_exchange() -> None:
     pump(initiator, responder)
     assert (initiator.elements_sent, initiator.elements_received) == (6, 5 + CANARIES)
     assert (responder.elements_sent, responder.elements_received) == (5 + CANARIES, 6)
+
+
+@given(index_lists, index_lists, st.integers(min_value=1, max_value=7), st.integers(0, 12), st.integers(0, 2**32))
+@settings(max_examples=40, deadline=None)
+def test_blinding_ahead_of_the_accept_changes_nothing_on_the_wire(
+    ours: list[int], theirs: list[int], chunk: int, ahead: int, seed: int
+) -> None:
+    # An initiator that blinds some chunks while it waits for the Accept sends, byte for byte, what one
+    # that waited sends: the same messages in the same order, and none of its elements before the Accept.
+    waited = pair([POOL[i] for i in ours], [POOL[i] for i in theirs], Mode.MUTUAL, seed, chunk)
+    plain = pump(*waited)
+    initiator, responder = pair([POOL[i] for i in ours], [POOL[i] for i in theirs], Mode.MUTUAL, seed, chunk)
+    initiator.start()
+    opening = initiator.outbox()
+    for _ in range(ahead):
+        initiator.blind_ahead()
+        assert initiator.outbox() == [] and not initiator.pending_output
+    assert initiator.can_blind_ahead == (min(ahead, MAX_AHEAD_CHUNKS) * chunk < len(set(ours)))
+    transcript: list[tuple[str, Message]] = []
+    queue = deque((responder, m) for m in opening)
+    while queue:
+        target, message = queue.popleft()
+        transcript.append(("i->r" if target is responder else "r->i", message))
+        target.receive(message)
+        done = target is responder and responder.state is State.DONE and not responder.pending_output
+        if done and not any(isinstance(m, Result) for _, m in transcript):
+            responder.release_result()
+        other = initiator if target is responder else responder
+        queue.extend((other, m) for m in target.outbox())
+    assert transcript == plain
+    assert initiator.result == waited[0].result and initiator.result is not None
