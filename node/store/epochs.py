@@ -150,7 +150,7 @@ def epoch_changes(
     marks = ", ".join("?" for _ in key_types)
     found = db.execute(
         f"SELECT e.element, EXISTS ({_current_sql(marks)}),"  # noqa: S608  (marks only)
-        " EXISTS (SELECT 1 FROM epoch_own o WHERE o.epoch = ? AND o.element = e.element)"
+        " EXISTS (SELECT 1 FROM epoch_own o WHERE o.epoch = ? AND o.level IN (0, 1) AND o.element = e.element)"
         " FROM (SELECT DISTINCT element FROM key_changes WHERE seq > ?) e ORDER BY e.element",
         [suite, *key_types, row.id, row.changes_seen],
     ).fetchall()
@@ -165,7 +165,8 @@ def _whole_changes(
     current = session_keys_sql(key_types)
     new = db.execute(
         f"SELECT DISTINCT q.element FROM ({current}) q WHERE NOT EXISTS "  # noqa: S608  (marks only)
-        "(SELECT 1 FROM epoch_own o WHERE o.epoch = ? AND o.element = q.element) ORDER BY q.element",
+        "(SELECT 1 FROM epoch_own o WHERE o.epoch = ? AND o.level IN (0, 1) AND o.element = q.element)"
+        " ORDER BY q.element",
         [suite, *key_types, row_id],
     )
     added = tuple(bytes(e) for (e,) in new)
@@ -182,8 +183,11 @@ def _matched_in(row: EpochRow) -> str:
     """Our elements ``o`` that match in the epoch now, as FROM and WHERE; parameter: the epoch. The
     initiator's flagged positions; the responder's elements whose answer is a live initiator position's tag."""
     if row.role == "initiator":
-        return "FROM epoch_own o WHERE o.epoch = ? AND o.matched = 1"
-    return "FROM epoch_own o JOIN epoch_peer p ON p.epoch = o.epoch AND p.tag = o.answer WHERE o.epoch = ?"
+        return "FROM epoch_own o WHERE o.epoch = ? AND o.level IN (0, 1) AND o.matched = 1"
+    return (
+        "FROM epoch_own o CROSS JOIN epoch_peer p ON p.epoch = o.epoch AND p.level IN (0, 1) AND p.tag = o.answer"
+        " WHERE o.epoch = ? AND o.level IN (0, 1)"
+    )
 
 
 def _matched_sql(row: EpochRow) -> str:
@@ -312,7 +316,11 @@ class InitiatorStoreBook:
         self.rounds = row.rounds
 
     def position_of(self, element: bytes) -> int | None:
-        found = _one(self._db, "SELECT position FROM epoch_own WHERE epoch = ? AND element = ?", [self.row.id, element])
+        found = _one(
+            self._db,
+            "SELECT position FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND element = ?",
+            [self.row.id, element],
+        )
         return None if found is None else int(found)  # type: ignore[call-overload]
 
     def element_at(self, position: int) -> bytes | None:
@@ -345,15 +353,27 @@ class ResponderStoreBook:
         return None if found is None else bytes(found)  # type: ignore[call-overload]
 
     def peer_position(self, tag: bytes) -> int | None:
-        found = _one(self._db, "SELECT position FROM epoch_peer WHERE epoch = ? AND tag = ?", [self.row.id, tag])
+        found = _one(
+            self._db,
+            "SELECT position FROM epoch_peer WHERE epoch = ? AND level IN (0, 1) AND tag = ?",
+            [self.row.id, tag],
+        )
         return None if found is None else int(found)  # type: ignore[call-overload]
 
     def answer_of(self, element: bytes) -> bytes | None:
-        found = _one(self._db, "SELECT answer FROM epoch_own WHERE epoch = ? AND element = ?", [self.row.id, element])
+        found = _one(
+            self._db,
+            "SELECT answer FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND element = ?",
+            [self.row.id, element],
+        )
         return None if found is None else bytes(found)  # type: ignore[call-overload]
 
     def answered(self, answer: bytes) -> bytes | None:
-        found = _one(self._db, "SELECT element FROM epoch_own WHERE epoch = ? AND answer = ?", [self.row.id, answer])
+        found = _one(
+            self._db,
+            "SELECT element FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND answer = ?",
+            [self.row.id, answer],
+        )
         return None if found is None else bytes(found)  # type: ignore[call-overload]
 
 
@@ -364,8 +384,9 @@ def apply_initiator(
     change the session's elements took in. Call inside a transaction."""
     db.conn.executemany("DELETE FROM epoch_own WHERE epoch = ? AND position = ?",
                         [(row_id, p) for p in changes.removed])  # fmt: skip
-    db.conn.executemany("INSERT INTO epoch_own (epoch, element, position) VALUES (?, ?, ?)",
-                        [(row_id, e, p) for p, e in changes.added])  # fmt: skip
+    level = _level_for(db, row_id)
+    db.conn.executemany("INSERT INTO epoch_own (epoch, level, element, position) VALUES (?, ?, ?, ?)",
+                        [(row_id, level, e, p) for p, e in changes.added])  # fmt: skip
     db.conn.executemany("UPDATE epoch_own SET matched = 0 WHERE epoch = ? AND position = ?",
                         [(row_id, p) for p in changes.no_longer_matched])  # fmt: skip
     db.conn.executemany("UPDATE epoch_own SET matched = 1 WHERE epoch = ? AND position = ?",
@@ -376,6 +397,7 @@ def apply_initiator(
         "rounds = rounds + 1, changes_seen = ? WHERE id = ?",
         [last + 1, changes.matched_count, generation, changes_seen, row_id],
     )
+    _merge_levels(db, row_id)
 
 
 def apply_responder(
@@ -391,14 +413,40 @@ def apply_responder(
     the session's elements took in. Call inside a transaction."""
     db.conn.executemany("DELETE FROM epoch_peer WHERE epoch = ? AND position = ?",
                         [(row_id, p) for p in changes.peer_removed])  # fmt: skip
-    db.conn.executemany("INSERT INTO epoch_peer (epoch, position, tag) VALUES (?, ?, ?)",
-                        [(row_id, p, t) for p, t in changes.peer_added])  # fmt: skip
-    db.conn.executemany("DELETE FROM epoch_own WHERE epoch = ? AND element = ?",
+    level = _level_for(db, row_id)
+    db.conn.executemany("INSERT INTO epoch_peer (epoch, position, level, tag) VALUES (?, ?, ?, ?)",
+                        [(row_id, p, level, t) for p, t in changes.peer_added])  # fmt: skip
+    db.conn.executemany("DELETE FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND element = ?",
                         [(row_id, e) for e in changes.own_removed])  # fmt: skip
-    db.conn.executemany("INSERT INTO epoch_own (epoch, element, answer) VALUES (?, ?, ?)",
-                        [(row_id, e, a) for e, a in changes.own_added])  # fmt: skip
+    db.conn.executemany("INSERT INTO epoch_own (epoch, level, element, answer) VALUES (?, ?, ?, ?)",
+                        [(row_id, level, e, a) for e, a in changes.own_added])  # fmt: skip
     db.execute(
         "UPDATE epochs SET next_position = next_position + ?, own_total = own_total + ?, matched_count = ?, "
         "generation = ?, rounds = rounds + 1, changes_seen = ? WHERE id = ?",
         [announced, len(changes.own_added), changes.matched_count, generation, changes_seen, row_id],
     )
+    _merge_levels(db, row_id)
+
+
+# Level 1 is merged into level 0 once it holds this share of the epoch's rows.
+MERGE_SHARE = 8
+
+
+def _level_for(db: Database, row_id: int) -> int:
+    """Where a session's new rows go: level 0 for the full session opening the epoch, level 1 for a delta
+    (a few index pages of its own, whatever the size of the whole set)."""
+    (rounds,) = db.execute("SELECT rounds FROM epochs WHERE id = ?", [row_id]).fetchone()
+    return 0 if rounds == 0 else 1
+
+
+def _merge_levels(db: Database, row_id: int) -> None:
+    """Move level 1 into level 0 once it has grown to 1/MERGE_SHARE of what the epoch has taken in: a
+    delta's writes stay few, and the rounds between two merges share the merge's pages."""
+    role, positions, own_total = db.execute(
+        "SELECT role, next_position, own_total FROM epochs WHERE id = ?", [row_id]
+    ).fetchone()
+    sizes = {"epoch_own": positions if role == "initiator" else own_total, "epoch_peer": positions}
+    for table, taken_in in sizes.items():
+        (recent,) = db.execute(f"SELECT count(*) FROM {table} WHERE epoch = ? AND level = 1", [row_id]).fetchone()  # noqa: S608
+        if recent and recent * MERGE_SHARE >= taken_in:
+            db.execute(f"UPDATE {table} SET level = 0 WHERE epoch = ? AND level = 1", [row_id])  # noqa: S608

@@ -451,3 +451,39 @@ def _key_changes_only_while_wanted(db: Database) -> None:
         f"CREATE TRIGGER alert_key_removed AFTER DELETE ON alert_keys WHEN OLD.current = 1 AND {_WANTED} BEGIN "  # noqa: S608  (constants)
         "INSERT INTO key_changes (element) VALUES (OLD.element); END",
     )
+
+
+@migration("0012_epoch_levels")
+def _epoch_levels(db: Database) -> None:
+    # A delta's keys go to level 1 of its epoch's tables, which sort apart from the full session's level 0:
+    # a round then writes the few index pages of what it adds, not a page in every part of the whole set.
+    # Level 1 is merged into level 0 once it has grown to an eighth of it (node/store/epochs.py).
+    _run(
+        db,
+        """CREATE TABLE epoch_own_levels (
+            epoch INTEGER NOT NULL REFERENCES epochs(id) ON DELETE CASCADE,
+            level INTEGER NOT NULL DEFAULT 0 CHECK (level IN (0, 1)),
+            element BLOB NOT NULL,
+            position INTEGER,
+            answer BLOB,
+            matched INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (epoch, level, element)
+        ) WITHOUT ROWID""",
+        "INSERT INTO epoch_own_levels (epoch, level, element, position, answer, matched) "
+        "SELECT epoch, 0, element, position, answer, matched FROM epoch_own",
+        "DROP TABLE epoch_own",
+        "ALTER TABLE epoch_own_levels RENAME TO epoch_own",
+        "CREATE INDEX epoch_own_by_position ON epoch_own(epoch, position) WHERE position IS NOT NULL",
+        "CREATE INDEX epoch_own_by_answer ON epoch_own(epoch, level, answer) WHERE answer IS NOT NULL",
+        """CREATE TABLE epoch_peer_levels (
+            epoch INTEGER NOT NULL REFERENCES epochs(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            level INTEGER NOT NULL DEFAULT 0 CHECK (level IN (0, 1)),
+            tag BLOB NOT NULL,
+            PRIMARY KEY (epoch, position)
+        ) WITHOUT ROWID""",
+        "INSERT INTO epoch_peer_levels (epoch, position, level, tag) SELECT epoch, position, 0, tag FROM epoch_peer",
+        "DROP TABLE epoch_peer",
+        "ALTER TABLE epoch_peer_levels RENAME TO epoch_peer",
+        "CREATE INDEX epoch_peer_by_tag ON epoch_peer(epoch, level, tag)",
+    )

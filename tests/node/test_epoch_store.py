@@ -49,8 +49,8 @@ def _matched_initiator(db, row_id: int) -> set[bytes]:  # type: ignore[no-untype
 
 def _matched_responder(db, row_id: int) -> set[bytes]:  # type: ignore[no-untyped-def]
     rows = db.execute(
-        "SELECT o.element FROM epoch_own o JOIN epoch_peer p ON p.epoch = o.epoch AND p.tag = o.answer "
-        "WHERE o.epoch = ?", [row_id],
+        "SELECT o.element FROM epoch_own o CROSS JOIN epoch_peer p ON p.epoch = o.epoch AND p.level IN (0, 1) "
+        "AND p.tag = o.answer WHERE o.epoch = ? AND o.level IN (0, 1)", [row_id],
     )  # fmt: skip
     return {bytes(r[0]) for r in rows}
 
@@ -177,3 +177,62 @@ def test_what_a_delta_reads_of_our_keys_is_looked_up_per_element(tmp_path: Path,
     assert lookups, "no statement looks rows up per element"
     for line in lookups:
         assert line.startswith("SEARCH") and ("element=?" in line or "rowid=?" in line), line
+
+
+def _responder_epoch(tmp_path: Path, name: str, size: int):  # type: ignore[no-untyped-def]
+    """A responder's epoch whose full session took in ``size`` of the peer's tags and as many of ours."""
+    db = _store(tmp_path, name)
+    rng = random.Random(size)
+    with transaction(db):
+        row = open_epoch(db, peer="NL-NP", role="responder", terms=epoch_terms(EPOCH, size, size),
+                         key_types=("phone",), binding="b", sealed_key=b"s", peer_key=b"k", started_at=AT,
+                         ends_at=AT)  # fmt: skip
+        full = ResponderChanges(
+            peer_added=tuple((p, rng.randbytes(10)) for p in range(size)), peer_removed=(),
+            own_added=tuple((rng.randbytes(32), rng.randbytes(10)) for _ in range(size)), own_removed=(),
+            matched_elements=frozenset(), unmatched_elements=frozenset(), matched_count=0,
+        )  # fmt: skip
+        apply_responder(db, row, full, size, 1)
+    return db, row, rng
+
+
+def _delta(db, row: int, rng: random.Random, start: int, count: int) -> int:  # type: ignore[no-untyped-def]
+    """Apply a delta of ``count`` new tags and elements; the bytes its commit wrote to the WAL."""
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    changes = ResponderChanges(
+        peer_added=tuple((start + p, rng.randbytes(10)) for p in range(count)), peer_removed=(),
+        own_added=tuple((rng.randbytes(32), rng.randbytes(10)) for _ in range(count)), own_removed=(),
+        matched_elements=frozenset(), unmatched_elements=frozenset(), matched_count=0,
+    )  # fmt: skip
+    with transaction(db):
+        apply_responder(db, row, changes, count, 2)
+    return Path(db.conn.execute("PRAGMA database_list").fetchone()[2] + "-wal").stat().st_size
+
+
+def _levels(db, row: int) -> dict[str, list[tuple[int, int]]]:  # type: ignore[no-untyped-def]
+    return {t: db.execute(f"SELECT level, count(*) FROM {t} WHERE epoch = ? GROUP BY level", [row]).fetchall()  # noqa: S608
+            for t in ("epoch_own", "epoch_peer")}  # fmt: skip
+
+
+def test_a_delta_writes_what_it_adds_not_pages_across_the_whole_epoch(tmp_path: Path) -> None:
+    # The same delta of 400 new keys into an epoch of 4,000 and into one of 40,000: its rows go to level 1,
+    # which sorts apart from the full session's rows, so the commit writes about as much either way (with
+    # one level, 400 random keys land on a page in nearly every part of the larger epoch's indexes).
+    small, small_row, small_rng = _responder_epoch(tmp_path, "small", 4_000)
+    large, large_row, large_rng = _responder_epoch(tmp_path, "large", 40_000)
+    small_wal = _delta(small, small_row, small_rng, 4_000, 400)
+    large_wal = _delta(large, large_row, large_rng, 40_000, 400)
+    assert large_wal < 1.5 * small_wal, (small_wal, large_wal)
+    assert _levels(large, large_row) == {"epoch_own": [(0, 40_000), (1, 400)], "epoch_peer": [(0, 40_000), (1, 400)]}
+    # Level 1 is merged into level 0 once it holds an eighth of what the epoch took in (with 400 keys a
+    # round, at the 15th delta: MERGE_SHARE); lookups find rows at either level.
+    for start in range(40_400, 40_000 + 16 * 400, 400):
+        _delta(large, large_row, large_rng, start, 400)
+    merged = [(0, 40_000 + 15 * 400), (1, 400)]
+    assert _levels(large, large_row) == {"epoch_own": merged, "epoch_peer": merged}
+    epoch = current_epoch(large, "NL-NP", "responder")
+    assert epoch is not None
+    book = ResponderStoreBook(large, epoch)
+    for position in (0, 39_999, 40_000, 45_999, 46_000, 46_399):
+        tag = book.peer_tag(position)
+        assert tag is not None and book.peer_position(tag) == position
