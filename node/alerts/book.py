@@ -142,6 +142,7 @@ def record_matches(
     key_rows: list[KeyUpsert] = []
     new_rows: list[NewAlert] = []
     again_rows: list[MatchedAgain] = []
+    entries: list[audit.Pending] = []  # the audit entries, in case order
     # Ids assigned here (as SQLite would: one past the largest) so new alerts go in with one executemany;
     # the caller's transaction holds the write lock, so no other writer can take them meanwhile.
     next_id = store.next_alert_id(db)
@@ -163,14 +164,13 @@ def record_matches(
             for key in keys
         )  # fmt: skip
         if row is None:
-            _audit_created(db, alert_id, peer=peer, session_id=session_id, tier=tier, keys=keys, at=at)
+            entries.append(_created(alert_id, peer=peer, session_id=session_id, tier=tier, keys=keys))
         else:
             again_rows.append(MatchedAgain(at, alert_id))
             if row.match_state == "gone":
                 updated += 1
-                audit.append(
-                    db, "alert.matched-again", at=at, peer=peer, subject=f"alert:{alert_id}", session=session_id
-                )
+                entries.append(audit.Pending("alert.matched-again", peer, f"alert:{alert_id}", {"session": session_id}))
+    audit.append_many(db, entries, at=at)
     store.insert_alerts(db, new_rows)
     store.mark_matched_again(db, again_rows)
     store.upsert_keys(db, key_rows)
@@ -186,19 +186,10 @@ def _by_case(matched: Sequence[MatchedKey]) -> dict[int, list[MatchedKey]]:
     return by_case
 
 
-def _audit_created(
-    db: Database, alert_id: int, *, peer: str, session_id: str, tier: str, keys: Sequence[MatchedKey], at: str
-) -> None:
-    audit.append(
-        db,
-        "alert.created",
-        at=at,
-        peer=peer,
-        subject=f"alert:{alert_id}",
-        session=session_id,
-        tier=tier,
-        key_types=sorted({k.key_type for k in keys}),
-    )
+def _created(alert_id: int, *, peer: str, session_id: str, tier: str, keys: Sequence[MatchedKey]) -> audit.Pending:
+    key_types: list[str] = sorted({k.key_type for k in keys})
+    return audit.Pending("alert.created", peer, f"alert:{alert_id}", {"session": session_id, "tier": tier,
+                                                                      "key_types": key_types})  # fmt: skip
 
 
 def _mark_missing(

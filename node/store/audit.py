@@ -98,6 +98,40 @@ def append(
     return AuditEntry(seq, at, event, peer, subject, detail, prev_hash, digest)
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An entry to append with :func:`append_many`."""
+
+    event: str
+    peer: str | None
+    subject: str | None
+    detail: Mapping[str, DetailValue]
+
+
+def append_many(db: Database, pending: Sequence[Pending], *, at: str) -> None:
+    """Append ``pending`` in order, as that many :func:`append` calls would, in one statement (a session
+    that creates thousands of alerts records them all). Call inside the transaction of the change."""
+    if not pending:
+        return
+    conn = db.conn
+    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    seq, digest = (head[0], head[1]) if head else (0, GENESIS)
+    rows = []
+    for entry in pending:
+        prev, seq = digest, seq + 1
+        detail_json = json.dumps(entry.detail, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        digest = _digest(prev, seq, at, entry.event, entry.peer, entry.subject, detail_json)
+        rows.append((seq, at, entry.event, entry.peer, entry.subject, detail_json, prev, digest))
+    conn.executemany(
+        "INSERT INTO audit (seq, at, event, peer, subject, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)", rows
+    )
+    conn.execute(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        (seq, digest),
+    )
+
+
 def entries(db: Database, *, limit: int | None = None, event: str | None = None) -> list[AuditEntry]:
     """Entries in order (the newest ``limit`` when given; only ``event`` entries when given)."""
     sql = "SELECT seq, at, event, peer, subject, detail, prev_hash, hash FROM audit"

@@ -97,3 +97,29 @@ def test_store_match_key_names_exactly_one_source(home: Path) -> None:
             (cid,),
         )
     db.close()
+
+
+def test_entries_appended_together_chain_exactly_as_one_by_one(tmp_path: Path) -> None:
+    # A session's alerts are audited in one statement: the entries, their order and their hashes are those
+    # that many single appends give, and the chain verifies.
+    from node.store import audit, transaction
+
+    created: dict[str, audit.DetailValue] = {"session": "s1", "tier": "strong", "key_types": ["phone"]}
+    pending = [audit.Pending("alert.created", "DE-BKA", f"alert:{i}", created) for i in range(5)]
+    pending.insert(2, audit.Pending("alert.matched-again", "DE-BKA", "alert:9", {"session": "s1"}))
+    one, many = open_database(tmp_path / "one.db"), open_database(tmp_path / "many.db")
+    for db in (one, many):
+        with transaction(db):
+            audit.append(db, "case.imported", at="2026-12-04T10:00:00+00:00", cases=3)
+    with transaction(one):
+        for entry in pending:
+            audit.append(one, entry.event, at="2026-12-04T10:00:01+00:00", peer=entry.peer, subject=entry.subject,
+                         **entry.detail)  # fmt: skip
+    with transaction(many):
+        audit.append_many(many, pending, at="2026-12-04T10:00:01+00:00")
+        audit.append_many(many, [], at="2026-12-04T10:00:01+00:00")
+    assert [e.as_json() for e in audit.entries(many)] == [e.as_json() for e in audit.entries(one)]
+    assert len(audit.entries(many)) == 7 and audit.verify(many) == []
+    with transaction(many):
+        audit.append(many, "case.closed", at="2026-12-04T10:00:02+00:00", subject="case:1")
+    assert audit.verify(many) == []
