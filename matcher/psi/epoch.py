@@ -107,6 +107,10 @@ class InitiatorBook(Protocol):
     @property
     def rounds(self) -> int: ...
     def position_of(self, element: bytes) -> int | None: ...
+    def positions_of(self, elements: Sequence[bytes]) -> dict[bytes, int]:
+        """The live position of each of ``elements`` that has one (one lookup for many)."""
+        ...
+
     def element_at(self, position: int) -> bytes | None: ...
     def is_matched(self, position: int) -> bool: ...
 
@@ -130,6 +134,17 @@ class ResponderBook(Protocol):
     def peer_position(self, tag: bytes) -> int | None: ...
     def answer_of(self, element: bytes) -> bytes | None: ...
     def answered(self, answer: bytes) -> bytes | None: ...
+    def peer_positions(self, tags: Sequence[bytes]) -> dict[bytes, int]:
+        """:meth:`peer_position` of each of ``tags`` that has one (one lookup for many)."""
+        ...
+
+    def answers_of(self, elements: Sequence[bytes]) -> dict[bytes, bytes]:
+        """:meth:`answer_of` of each of ``elements`` that has one."""
+        ...
+
+    def answered_all(self, answers: Sequence[bytes]) -> dict[bytes, bytes]:
+        """:meth:`answered` of each of ``answers`` that has one."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -209,9 +224,9 @@ class EpochSession(PsiSession):
             self._removed_positions = self._initiator_withdrawals()
         if role is Role.RESPONDER and book is not None:
             responder_book = self._responder_book
-            if any(responder_book.answer_of(element) is not None for element in self._real):
+            if responder_book.answers_of(self._real):
                 raise LocalProtocolError("a new element is already answered in the epoch")
-            if any(responder_book.answer_of(element) is None for element in self._removed_elements):
+            if len(responder_book.answers_of(self._removed_elements)) != len(self._removed_elements):
                 raise LocalProtocolError("a withdrawn element of ours is not in the epoch")
 
     @property
@@ -228,7 +243,7 @@ class EpochSession(PsiSession):
             if position is None:
                 raise LocalProtocolError("a withdrawn element is not live in the epoch")
             positions.append(position)
-        if any(book.position_of(element) is not None for element in self._real):
+        if book.positions_of(self._real):
             raise LocalProtocolError("a new element is already live in the epoch")
         if book.next_position + self.own_size > book.terms.initiator_capacity:
             raise LocalProtocolError("the epoch has no room for this many new elements; start a new one")
@@ -334,23 +349,24 @@ class EpochSession(PsiSession):
         withdrawn = set(self._removed_positions)
         own_new = self._own_answers()
         own_gone = set(self._removed_elements)
-        for tag in new_peer:
-            old = book.peer_position(tag)
-            if old is not None and old not in withdrawn:
-                raise RemoteProtocolError("the peer sent an element it already holds in the epoch")
+        # The epoch's positions of the peer's new tags (there must be none live) and of our new answers.
+        held = book.peer_positions([*new_peer, *(a for a in own_new.values() if a not in new_peer)])
+        if any(held[tag] not in withdrawn for tag in new_peer if tag in held):
+            raise RemoteProtocolError("the peer sent an element it already holds in the epoch")
         new_by_answer = {answer: element for element, answer in own_new.items()}
         gained: set[tuple[bytes, int]] = set()
         for element, answer in own_new.items():
             position = new_peer.get(answer)
             if position is None:
-                position = book.peer_position(answer)
+                position = held.get(answer)
                 position = None if position is None or position in withdrawn else position
             if position is not None:
                 gained.add((element, position))
+        answered = book.answered_all([tag for tag in new_peer if tag not in new_by_answer])
         for tag, position in new_peer.items():
             own = new_by_answer.get(tag)
             if own is None:
-                own = book.answered(tag)
+                own = answered.get(tag)
                 own = None if own is None or own in own_gone else own
             if own is not None:
                 gained.add((own, position))
@@ -494,6 +510,9 @@ class MemoryInitiatorBook:
     def position_of(self, element: bytes) -> int | None:
         return self.by_element.get(element)
 
+    def positions_of(self, elements: Sequence[bytes]) -> dict[bytes, int]:
+        return {e: self.by_element[e] for e in elements if e in self.by_element}
+
     def element_at(self, position: int) -> bytes | None:
         return self.positions.get(position)
 
@@ -539,6 +558,15 @@ class MemoryResponderBook:
 
     def answered(self, answer: bytes) -> bytes | None:
         return self.by_answer.get(answer)
+
+    def peer_positions(self, tags: Sequence[bytes]) -> dict[bytes, int]:
+        return {t: self.by_tag[t] for t in tags if t in self.by_tag}
+
+    def answers_of(self, elements: Sequence[bytes]) -> dict[bytes, bytes]:
+        return {e: self.answers[e] for e in elements if e in self.answers}
+
+    def answered_all(self, answers: Sequence[bytes]) -> dict[bytes, bytes]:
+        return {a: self.by_answer[a] for a in answers if a in self.by_answer}
 
     def apply(self, changes: ResponderChanges, announced: int) -> None:
         """``announced``: how many new elements the initiator sent (its positions advance by that many)."""

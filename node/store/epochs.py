@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -323,6 +324,10 @@ class InitiatorStoreBook:
         )
         return None if found is None else int(found)  # type: ignore[call-overload]
 
+    def positions_of(self, elements: Sequence[bytes]) -> dict[bytes, int]:
+        sql = "SELECT element, position FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND element IN ({})"
+        return {bytes(e): int(p) for e, p in _many(self._db, sql, self.row.id, elements)}
+
     def element_at(self, position: int) -> bytes | None:
         found = _one(self._db, "SELECT element FROM epoch_own WHERE epoch = ? AND position = ?",
                      [self.row.id, position])  # fmt: skip
@@ -375,6 +380,31 @@ class ResponderStoreBook:
             [self.row.id, answer],
         )
         return None if found is None else bytes(found)  # type: ignore[call-overload]
+
+    def peer_positions(self, tags: Sequence[bytes]) -> dict[bytes, int]:
+        sql = "SELECT tag, position FROM epoch_peer WHERE epoch = ? AND level IN (0, 1) AND tag IN ({})"
+        return {bytes(t): int(p) for t, p in _many(self._db, sql, self.row.id, tags)}
+
+    def answers_of(self, elements: Sequence[bytes]) -> dict[bytes, bytes]:
+        sql = "SELECT element, answer FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND element IN ({})"
+        return {bytes(e): bytes(a) for e, a in _many(self._db, sql, self.row.id, elements)}
+
+    def answered_all(self, answers: Sequence[bytes]) -> dict[bytes, bytes]:
+        sql = "SELECT answer, element FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND answer IN ({})"
+        return {bytes(a): bytes(e) for a, e in _many(self._db, sql, self.row.id, answers)}
+
+
+# How many values one lookup statement takes (SQLite's default limit on parameters is far above it).
+_LOOKUP_BATCH = 500
+
+
+def _many(db: Database, sql: str, epoch: int, keys: Sequence[bytes]) -> list[tuple[Any, Any]]:
+    """The rows ``sql`` (its ``{}`` the list of values) finds for ``keys``, looked up in batches by index."""
+    rows: list[tuple[Any, Any]] = []
+    for start in range(0, len(keys), _LOOKUP_BATCH):
+        part = keys[start : start + _LOOKUP_BATCH]
+        rows.extend(db.execute(sql.format(", ".join("?" for _ in part)), [epoch, *part]).fetchall())
+    return rows
 
 
 def apply_initiator(
