@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,11 @@ from node.store import epochs as store
 from node.store import open_database, transaction
 from node.store.epochs import EpochRow
 
-__all__ = ["EpochPlan", "KeptEpoch", "binding", "end_epoch_of", "initiator_plan", "keeper", "responder_plan"]
+log = logging.getLogger("casebridge.session")
+
+__all__ = [
+    "EpochPlan", "KeptEpoch", "binding", "end_epoch_of", "initiator_plan", "keeper", "merge_epoch", "responder_plan",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,17 @@ def end_epoch_of(home: NodeHome, row: EpochRow, reason: str) -> None:
         current = store.current_epoch(db, row.peer, row.role)
         if current is not None and current.id == row.id:
             store.end_epoch(db, row.id, reason, now_iso())
+
+
+def merge_epoch(home: NodeHome, peer: str, role: Role) -> None:
+    """After a session of the epoch with ``peer``: merge its level 1 into level 0 when that is due
+    (:func:`node.store.epochs.merge_levels`), in a transaction of its own, so that neither the session's
+    recording nor the peer waits for it."""
+    db = open_database(home)
+    with transaction(db):
+        row = store.current_epoch(db, peer, role.value)
+        if row is not None and store.merge_levels(db, row.id):
+            log.info("merged the newer keys of the epoch with %s (%s) into its main level", peer, role.value)
 
 
 def keeper(

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -27,7 +28,7 @@ from node.core.errors import SessionOverdue
 from node.core.home import NodeHome
 from node.matching import steps
 from node.matching.driver import SESSION_IDLE_TIMEOUT_S, drive
-from node.matching.epochs import EpochPlan, KeptEpoch, end_epoch_of, keeper
+from node.matching.epochs import EpochPlan, KeptEpoch, end_epoch_of, keeper, merge_epoch
 from node.matching.link import Connect, Ending, Link, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_failed
 from node.store import open_for_session
@@ -84,7 +85,10 @@ class Responder:
             return loaded
         with _book_database(self.home, loaded.plan) as book_db, _attempt_held(loaded.plan, facts.peer) as settle:
             session = _session(Role.RESPONDER, config, loaded, book_db, self.blinder, opened.set_size)
-            return settle(await self._run(config, opened, link, facts, session, loaded, cancelled))
+            ending = settle(await self._run(config, opened, link, facts, session, loaded, cancelled))
+        # After the call: the initiator reads our final status before it records, and must not wait for this.
+        _after_the_call(_tidy(self.home, facts, loaded.plan, ending))
+        return ending
 
     async def _run(self, config: NodeConfig, opened: Open, link: Link, facts: SessionFacts, session: PsiSession,
                    loaded: steps.Loaded, cancelled: str) -> Ending:  # fmt: skip
@@ -124,6 +128,28 @@ def _book_database(home: NodeHome, plan: EpochPlan) -> Iterator[Database | None]
         yield db
     finally:
         db.close()
+
+
+_AFTER_THE_CALL: set[asyncio.Task[None]] = set()
+
+
+def _after_the_call(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` once the current call has returned (the task is kept until it is done)."""
+    task = asyncio.get_running_loop().create_task(work)
+    _AFTER_THE_CALL.add(task)
+    task.add_done_callback(_AFTER_THE_CALL.discard)
+
+
+async def _tidy(home: NodeHome, facts: SessionFacts, plan: EpochPlan, ending: Ending) -> None:
+    """After a completed session of an epoch (its Result already sent or recorded): merge the epoch's
+    levels when due. A store that cannot take it now leaves it to the next session."""
+    if not ending.ok or not plan.in_epoch:
+        return
+    try:
+        await steps.settled(merge_epoch, home, facts.peer, Role(facts.role))
+    except Exception as exc:
+        log.warning("could not merge the epoch with %s now (%s); the next session will", facts.peer,
+                    type(exc).__name__)  # fmt: skip
 
 
 @contextmanager
@@ -235,6 +261,7 @@ async def _initiate(
         keep = _keeper(home, facts, Role.INITIATOR, loaded, session, None)
         ending = settle(await steps.conclude(home, facts, session, loaded.session_input, pump, status_of,
                                              cancelled, epoch=keep))  # fmt: skip
+    await _tidy(home, facts, loaded.plan, ending)
     return _outcome(facts, session, ending, started), loaded
 
 

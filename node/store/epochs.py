@@ -427,7 +427,6 @@ def apply_initiator(
         "rounds = rounds + 1, changes_seen = ? WHERE id = ?",
         [last + 1, changes.matched_count, generation, changes_seen, row_id],
     )
-    _merge_levels(db, row_id)
 
 
 def apply_responder(
@@ -455,7 +454,6 @@ def apply_responder(
         "generation = ?, rounds = rounds + 1, changes_seen = ? WHERE id = ?",
         [announced, len(changes.own_added), changes.matched_count, generation, changes_seen, row_id],
     )
-    _merge_levels(db, row_id)
 
 
 # Level 1 is merged into level 0 once it holds this share of the epoch's rows.
@@ -469,14 +467,18 @@ def _level_for(db: Database, row_id: int) -> int:
     return 0 if rounds == 0 else 1
 
 
-def _merge_levels(db: Database, row_id: int) -> None:
+def merge_levels(db: Database, row_id: int) -> bool:
     """Move level 1 into level 0 once it has grown to 1/MERGE_SHARE of what the epoch has taken in: a
-    delta's writes stay few, and the rounds between two merges share the merge's pages."""
+    delta's writes stay few, and the rounds between two merges share the merge's pages. Whether it merged.
+    Call inside a transaction, after the session (it writes a page in every part of the epoch)."""
     role, positions, own_total = db.execute(
         "SELECT role, next_position, own_total FROM epochs WHERE id = ?", [row_id]
     ).fetchone()
     sizes = {"epoch_own": positions if role == "initiator" else own_total, "epoch_peer": positions}
+    merged = False
     for table, taken_in in sizes.items():
         (recent,) = db.execute(f"SELECT count(*) FROM {table} WHERE epoch = ? AND level = 1", [row_id]).fetchone()  # noqa: S608
         if recent and recent * MERGE_SHARE >= taken_in:
             db.execute(f"UPDATE {table} SET level = 0 WHERE epoch = ? AND level = 1", [row_id])  # noqa: S608
+            merged = True
+    return merged

@@ -25,6 +25,7 @@ from node.store.epochs import (
     current_epoch,
     end_epoch,
     epoch_changes,
+    merge_levels,
     open_epoch,
     unsettled_matches,
 )
@@ -120,6 +121,10 @@ def _epoch_rounds(ours_db, theirs_db) -> int:  # type: ignore[no-untyped-def]
             assert isinstance(responder.changes, ResponderChanges)
             apply_initiator(ours_db, i_row, initiator.changes, generation)
             apply_responder(theirs_db, r_row, responder.changes, initiator.own_size, generation)
+        if generation % 2:  # rows at both levels, merged now and then, as after real sessions
+            with transaction(ours_db), transaction(theirs_db):
+                merge_levels(ours_db, i_row)
+                merge_levels(theirs_db, r_row)
         ours, theirs = next_ours, next_theirs
         assert _matched_initiator(ours_db, i_row) == ours & theirs
         assert _matched_responder(theirs_db, r_row) == ours & theirs
@@ -206,6 +211,8 @@ def _delta(db, row: int, rng: random.Random, start: int, count: int) -> int:  # 
     )  # fmt: skip
     with transaction(db):
         apply_responder(db, row, changes, count, 2)
+    with transaction(db):
+        merge_levels(db, row)  # after the session, in a transaction of its own
     return Path(db.conn.execute("PRAGMA database_list").fetchone()[2] + "-wal").stat().st_size
 
 
