@@ -48,6 +48,9 @@ __all__ = ["Attempt", "discard_attempt", "take_attempt"]
 log = logging.getLogger("casebridge.session")
 
 MAGIC = b"casebridge attempt v1\n"
+# The most pairs an attempt keeps (64 bytes each on disk, about 170 in memory when taken up): a session
+# beyond it keeps its first pairs only and multiplies the rest again on a retry.
+MAX_PAIRS = 2_000_000
 SEED_BYTES = 32
 _SCALAR_BYTES = 32
 _LENGTH = struct.Struct(">I")
@@ -88,6 +91,7 @@ class Attempt:
         self._handle = handle
         self._seed = seed
         self._known = known
+        self._kept = len(known)
         self._lock = threading.Lock()
         self._busy = 0
         self._closing = False
@@ -118,8 +122,12 @@ class Attempt:
         missing = [point for point in batch if point not in known] if known else list(batch)
         fresh = inner(key, missing) if missing else []
         with self._lock:
-            self._handle.write(b"".join(p + q for p, q in zip(missing, fresh, strict=True)))
-            self._handle.flush()
+            room = max(0, MAX_PAIRS - self._kept)
+            if room:
+                kept = list(zip(missing[:room], fresh[:room], strict=True))
+                self._handle.write(b"".join(p + q for p, q in kept))
+                self._handle.flush()
+                self._kept += len(kept)
             self.computed += len(missing)
             self.reused += len(batch) - len(missing)
         if not known:
@@ -218,7 +226,7 @@ def _read(
     except LocalError:
         return None  # bound to another binding (a certificate, the secret or the policy changed), or another key
     pair = 2 * width
-    whole = at + (len(data) - at) // pair * pair
+    whole = at + min((len(data) - at) // pair, MAX_PAIRS) * pair
     known = {data[i : i + width]: data[i + width : i + pair] for i in range(at, whole, pair)}
     handle.seek(whole)
     handle.truncate()  # a pair cut short by the interruption is dropped

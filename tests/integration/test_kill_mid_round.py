@@ -33,6 +33,7 @@ LARGE = CASES * PHONES_PER_CASE > 100_000
 WAIT_S = 600 if LARGE else 120
 
 pytestmark = pytest.mark.timeout(1800 if LARGE else 300)
+CUT_AT = CASES * PHONES_PER_CASE // 2
 SHARED = 60  # the first SHARED cases of each side share one phone with the other side's case of that number
 
 
@@ -89,11 +90,12 @@ def test_a_round_cut_by_sigkill_is_made_good_by_the_next_one(
     fed.serve_subprocess(DE, port=ports[DE])
     fed.serve_subprocess(NL, port=ports[NL])
 
-    # Cut the first round while both sides hold it open, once the victim has multiplied a chunk's worth of
-    # points (4,096 pairs of 32-byte points in its attempt file).
+    # Cut the first round while both sides hold it open, once the victim has multiplied a quarter of the points
+    # it multiplies in the session (its keys and the other side's): CUT_AT pairs of 32-byte points in its
+    # attempt file, which also holds a header of fewer than 200 bytes.
     wait_until(lambda: ("responder", "running", None) in _sessions(fed, DE), WAIT_S, "DE answering NL's round")
     attempt = _attempt_file(fed, victim)
-    wait_until(lambda: attempt.exists() and attempt.stat().st_size > 64 * 4096, WAIT_S, "the victim's first chunk")
+    wait_until(lambda: attempt.exists() and attempt.stat().st_size > 64 * CUT_AT, WAIT_S, "the victim's first quarter")
     fed.processes[victim].send_signal(signal.SIGKILL)
     fed.processes[victim].wait(timeout=30)
     assert not [s for s in _sessions(fed, DE) if s[1] == "completed"], "the round ended before the kill"
@@ -124,7 +126,7 @@ def test_a_round_cut_by_sigkill_is_made_good_by_the_next_one(
     # The retry took up the cut session's attempt: what the victim had multiplied was not multiplied again,
     # and a completed session leaves no attempt behind.
     reused = re.search(r"reused (\d+) of the (\d+) points", fed.serve_logs[victim].read_text())
-    assert reused is not None and int(reused.group(1)) >= 4096, fed.serve_logs[victim].read_text()[-2000:]
+    assert reused is not None and int(reused.group(1)) >= CUT_AT - 4, fed.serve_logs[victim].read_text()[-2000:]
     assert not _attempt_file(fed, NL).exists() and not _attempt_file(fed, DE).exists()
     for code in (NL, DE):
         fed.cli(code, "audit", "verify")

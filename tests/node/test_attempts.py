@@ -14,6 +14,7 @@ import pytest
 from crypto import BlindingKey
 from matcher.psi import blind_in_process
 from node.core.home import NodeHome
+from node.matching import attempts
 from node.matching.attempts import discard_attempt, take_attempt
 
 PEER, ROLE, BOUND = "DE-BKA", "responder", "binding-1"
@@ -134,3 +135,19 @@ def test_work_in_flight_when_the_session_ends_is_still_written(home: NodeHome) -
     counting = _Counting()
     again.blinder(counting)(again.key, points)
     assert counting.multiplied == 0
+
+
+def test_an_attempt_keeps_at_most_its_bound_of_pairs(home: NodeHome, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attempts, "MAX_PAIRS", 10)
+    points = _points(25)
+    first = take_attempt(home, PEER, ROLE, BOUND, 7, 32)
+    assert first is not None
+    first.blinder(blind_in_process)(first.key, points[:6])
+    first.blinder(blind_in_process)(first.key, points[6:])
+    first.keep()
+    assert _file(home).stat().st_size < 200 + 10 * 64
+    again = take_attempt(home, PEER, ROLE, BOUND, 7, 32)
+    assert again is not None
+    counting = _Counting()
+    assert again.blinder(counting)(again.key, points) == blind_in_process(first.key, points)
+    assert counting.multiplied == 15
