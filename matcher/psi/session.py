@@ -256,8 +256,8 @@ class PsiSession:
         and both sides blind in parallel instead of one waiting for the other's whole set.
         """
         out, self._outbox = self._outbox, []
-        if self.state is State.AWAIT_ACCEPT:
-            return out  # nothing of ours leaves before the responder accepted
+        if self.state is not State.EXCHANGE:
+            return out  # our elements leave only once the session runs: not before the Accept, not after a failure
         total = len(self._sending)
         width = self.suite.element_length
         for data in self._ahead:  # blinded while we waited for the Accept: free to send now
@@ -560,6 +560,7 @@ class PsiSession:
         self.state = State.ERROR
         self.error = error
         self._outbox = []
+        self._ahead.clear()
         self._own_cursor = len(self._sending)
         self._result_message = None
         raise error

@@ -125,9 +125,14 @@ class Attempt:
             room = max(0, MAX_PAIRS - self._kept)
             if room:
                 kept = list(zip(missing[:room], fresh[:room], strict=True))
-                self._handle.write(b"".join(p + q for p, q in kept))
-                self._handle.flush()
-                self._kept += len(kept)
+                try:
+                    self._handle.write(b"".join(p + q for p, q in kept))
+                    self._handle.flush()
+                    self._kept += len(kept)
+                except OSError as exc:  # a full disk, say: the session goes on, keeping no more
+                    log.warning("the attempt file can take no more (%s); a retry multiplies the rest again",
+                                exc.strerror or type(exc).__name__)  # fmt: skip
+                    self._kept = MAX_PAIRS
             self.computed += len(missing)
             self.reused += len(batch) - len(missing)
         if not known:
@@ -161,6 +166,8 @@ class Attempt:
 
     def _shut(self) -> None:
         if self._discard is not None:
+            with contextlib.suppress(OSError):
+                self._handle.truncate(0)  # a session that opened the file before the unlink finds nothing
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path)
         self._handle.close()  # releases the lock
@@ -174,9 +181,29 @@ def take_attempt(home: NodeHome, peer: str, role: str, binding: str, days: int, 
     handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if not _still_there(handle, path):  # destroyed by the session that held it while we waited to lock
+            handle.close()
+            return None
+        return _begin(home, path, handle, peer, role, binding, days, width)
     except BlockingIOError:
         handle.close()
         return None
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _still_there(handle: BinaryIO, path: str) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino) and held.st_nlink > 0
+
+
+def _begin(home: NodeHome, path: str, handle: BinaryIO, peer: str, role: str, binding: str, days: int,
+           width: int) -> Attempt:  # fmt: skip
     try:
         kept = _read(home, handle, peer, role, binding, width)
     except LocalError as exc:

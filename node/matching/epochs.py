@@ -118,14 +118,17 @@ def _stale(row: EpochRow, bound: str, key_types: tuple[str, ...]) -> str | None:
 
 
 def _fresh(home: NodeHome, config: NodeConfig, peer: Peer, role: Role, elements: tuple[bytes, ...],
-           keep: bool) -> EpochPlan:  # fmt: skip
+           keep: bool, key_types: tuple[str, ...]) -> EpochPlan:  # fmt: skip
     """A full session opening an epoch (kept when ``keep``), with a fresh epoch id. A kept epoch's full
-    session takes up the attempt an interrupted one left, when there is one: its scalar and its work."""
+    session takes up the attempt an interrupted one left, when there is one: its scalar and its work. The
+    attempt is bound to the session's key types as well as the epoch's binding: attempts over other key
+    types share no element, and would give away the canaries they shared."""
     bound = binding(home, config, peer) if keep else ""
     attempt = None
     if keep:
         width = suite_by_name(config.suite).element_length
-        attempt = take_attempt(home, peer.code, role.value, bound, peer.policy.epoch_days or 0, width)
+        attempt_bound = f"{bound}|{','.join(key_types)}"
+        attempt = take_attempt(home, peer.code, role.value, attempt_bound, peer.policy.epoch_days or 0, width)
     return EpochPlan(
         epoch_id=os.urandom(EPOCH_ID_LENGTH), key=BlindingKey.generate(os.urandom) if attempt is None else attempt.key,
         elements=elements, keep=keep, binding=bound, ends_at=_ends_at(peer) if attempt is None else attempt.ends_at,
@@ -168,7 +171,7 @@ def initiator_plan(
         if isinstance(plan, EpochPlan) and row.next_position + len(plan.elements) <= row.terms.initiator_capacity:
             return plan
         store.end_epoch(db, row.id, plan if isinstance(plan, str) else "the epoch has no room for the new keys", at)
-    return _fresh(home, config, peer, Role.INITIATOR, keys.elements(), keep=True)
+    return _fresh(home, config, peer, Role.INITIATOR, keys.elements(), True, key_types)
 
 
 def responder_plan(
@@ -184,7 +187,7 @@ def responder_plan(
     if peer.policy.epoch_days is None:
         discard_attempt(home, peer.code, Role.RESPONDER.value)
     if not opened.delta:
-        fresh = _fresh(home, config, peer, Role.RESPONDER, keys.elements(), keep)
+        fresh = _fresh(home, config, peer, Role.RESPONDER, keys.elements(), keep, key_types)
         return dataclasses.replace(fresh, epoch_id=opened.epoch_id)
     row = store.current_epoch(db, peer.code, "responder")
     if row is None or row.terms.epoch_id != opened.epoch_id or not keep:

@@ -6,7 +6,8 @@ import asyncio
 import hmac
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -234,21 +235,41 @@ async def check_and_reserve(
     return None
 
 
+_P = TypeVar("_P")
+
+
+@contextmanager
+def _released_on_failure() -> Iterator[Callable[[_P], _P]]:
+    """Note the plan made inside the block; should the block fail (its commit included), the attempt the
+    plan holds is let go at once instead of whenever the plan is collected."""
+    plans: list[object] = []
+
+    def planned(plan: _P) -> _P:
+        plans.append(plan)
+        return plan
+
+    try:
+        yield planned
+    except BaseException:
+        for plan in plans:
+            if isinstance(plan, EpochPlan) and plan.attempt is not None:
+                plan.attempt.keep()
+        raise
+
+
 def load(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts, opened: Open) -> Loaded:
     """Our side of a session ``peer`` opened, charged to the keys we blind for it in 24 hours (a delta
     blinds only our new keys)."""
     db = open_database(home)
     generation = marker(db, CASES_GENERATION) or 0  # read first: a change after it counts as not covered
     keys = OurKeys(db, config.suite, session.key_types)
-    with transaction(db):
+    with _released_on_failure() as planned, transaction(db):
         mark = changes_mark(db)  # inside the write lock: the keys read next take in every change up to it
-        plan = responder_plan(home, db, config, peer, opened, session.key_types, keys)
+        plan = planned(responder_plan(home, db, config, peer, opened, session.key_types, keys))
         if isinstance(plan, EpochPlan):
             own = len(plan.elements)
             done = keys_blinded_since(db, peer.code, ago_iso(QUOTA_WINDOW_S))
             if done + own > peer.policy.daily_work:
-                if plan.attempt is not None:
-                    plan.attempt.keep()
                 raise QuotaExceeded(
                     f"this node has blinded {done} of the {peer.policy.daily_work} keys it blinds for "
                     f"{peer.code}'s sessions in 24 hours; try again later"
@@ -266,9 +287,9 @@ def prepare_initiator(home: NodeHome, config: NodeConfig, peer: Peer, session: S
     generation = marker(db, CASES_GENERATION) or 0
     keys = OurKeys(db, config.suite, session.key_types)
     policy = peer.policy
-    with transaction(db):
+    with _released_on_failure() as planned, transaction(db):
         mark = changes_mark(db)
-        plan = initiator_plan(home, db, config, peer, session.mode, session.key_types, keys)
+        plan = planned(initiator_plan(home, db, config, peer, session.mode, session.key_types, keys))
         session = replace(session, kind=plan.kind)
         used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE, plan.kind)
         left = _quota(peer, plan.kind) - used

@@ -31,6 +31,7 @@ from crypto.certificates import (
 from node.config.bundle import read_bundle
 from node.config.settings import Address, NodeConfig, Peer, parse_address, parse_key_types, update_config
 from node.core.errors import EXPECTED_ERRORS, LocalError
+from node.matching.attempts import discard_attempt
 from node.ops.context import Operations
 from node.store import audit as audit
 from node.store import open_database, transaction
@@ -323,6 +324,8 @@ def remove(ops: Operations, code: str) -> Peer:
         end_open_epochs(db, code, None, "the peer was removed", ops.now_iso())
 
     _audited_config_change(ops, edit, "policy.peer-removed", lambda _config: peer, end_epochs)
+    for role in ("initiator", "responder"):
+        discard_attempt(ops.home, code, role)  # and what an interrupted full session with it had kept
     if peer.certificate.is_relative_to(ops.home.root.resolve()):
         peer.certificate.unlink(missing_ok=True)
     return peer

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,11 @@ from crypto import BlindingKey
 from matcher.psi import Elements, Message, PsiSession, Role
 from matcher.psi.epoch import EpochSession
 from matcher.psi.session import CANARIES
+from node.core.clock import ago_iso
 from node.matching import runner
+from node.matching.steps import MIN_CHARGE, QUOTA_WINDOW_S
+from node.store import open_database
+from node.store.sessions import keys_charged_since
 from tests.integration.conftest import Federation
 from tests.integration.test_epochs import _current, _roll
 from tests.waiting import wait_until
@@ -201,3 +206,52 @@ def test_a_policy_that_keeps_no_epochs_keeps_no_attempt(federation: Federation, 
         assert watch.scalar(role, 1) != watch.scalar(role, 0), role
     assert not (fed.home(NL) / "attempts").exists() or not any((fed.home(NL) / "attempts").iterdir())
     assert not (fed.home(DE) / "attempts").exists() or not any((fed.home(DE) / "attempts").iterdir())
+
+
+def test_an_attempt_over_other_key_types_shares_nothing_with_the_cut_one(federation: Federation, watch: _Watch) -> None:
+    # The initiator chooses the key types it asks for. Were the responder's attempt taken up over other key
+    # types, its elements would differ and its canaries would not: what two attempts shared would be the
+    # canaries. Bound to the key types, the second attempt is a fresh one.
+    fed = federation
+    _cut(fed, watch, answered=ALL_IN)
+    fed.cli(NL, "peers", "update", DE, "--types", "phone")
+    _cut(fed, watch, answered=ALL_IN)
+    first, second = watch.received
+    assert first and second and not first & second, f"{len(first & second)} elements alike in both attempts"
+    assert watch.scalar(Role.RESPONDER, 1) != watch.scalar(Role.RESPONDER, 0)
+
+
+def test_an_attempt_is_destroyed_when_a_side_takes_the_other_for_a_cheat(
+    federation: Federation, watch: _Watch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An initiator that garbles its answers is caught by the canaries and told so (ABORTED): having learned
+    # how its answers fared, it must not get the same canaries again. Both sides drop their attempts.
+    fed = federation
+    original = PsiSession._queue_answers
+
+    def garbled(self: PsiSession, tags: list[bytes]) -> None:
+        original(self, [bytes(len(t)) for t in tags] if self.role is Role.INITIATOR else tags)
+
+    monkeypatch.setattr(PsiSession, "_queue_answers", garbled)
+    outcome = fed.match(NL, DE)
+    assert outcome.status == "failed" and "ABORTED" in (outcome.error or ""), outcome
+    for code, peer, role in ((NL, DE, "initiator"), (DE, NL, "responder")):
+        path = _attempt_file(fed, code, peer, role)
+        wait_until(lambda path=path: not path.exists(), 30, f"{code}'s attempt to go")  # type: ignore[misc]
+
+
+def test_a_removed_peer_takes_its_attempts_with_it(federation: Federation, watch: _Watch) -> None:
+    fed = federation
+    _cut(fed, watch, answered=2)
+    assert _attempt_file(fed, NL, DE, "initiator").exists()
+    fed.cli(NL, "peers", "remove", DE)
+    assert not _attempt_file(fed, NL, DE, "initiator").exists()
+
+
+def test_every_cut_attempt_is_charged_like_any_session(federation: Federation, watch: _Watch) -> None:
+    fed = federation
+    _cut(fed, watch, answered=2)
+    _cut(fed, watch, answered=2)
+    with closing(open_database(fed.home(DE) / "casebridge.db")) as db:
+        charged = keys_charged_since(db, NL, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE)
+    assert charged >= 2 * MIN_CHARGE, charged

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import deque
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.psi import CANARIES, Elements, Message, Mode, Result, SessionCompleted, State
+from matcher.psi import CANARIES, Elements, Message, Mode, PolicyRefused, Result, SessionCompleted, State
 from matcher.psi.session import MAX_AHEAD_CHUNKS
 from tests.matcher.psi_helpers import POOL, pair, pump
 
@@ -131,3 +132,19 @@ def test_blinding_ahead_of_the_accept_changes_nothing_on_the_wire(
         queue.extend((other, m) for m in target.outbox())
     assert transcript == plain
     assert initiator.result == waited[0].result and initiator.result is not None
+
+
+def test_chunks_blinded_ahead_never_leave_when_the_accept_is_refused() -> None:
+    # The Accept announces more elements than the initiator takes: the session fails, and the chunks it had
+    # blinded while it waited are dropped, not sent after the refusal.
+    initiator, responder = pair(POOL[:20], POOL[10:40], Mode.MUTUAL, 3, 4)
+    initiator._max_peer = 5
+    initiator.start()
+    opening = initiator.outbox()
+    for _ in range(3):
+        initiator.blind_ahead()
+    responder.receive(opening[0])
+    accept = responder.outbox(0)[0]
+    with pytest.raises(PolicyRefused):
+        initiator.receive(accept)
+    assert initiator.state is State.ERROR and initiator.outbox() == [] and not initiator.pending_output

@@ -4,6 +4,7 @@ session at a time, and gone once destroyed."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from collections.abc import Sequence
@@ -151,3 +152,22 @@ def test_an_attempt_keeps_at_most_its_bound_of_pairs(home: NodeHome, monkeypatch
     counting = _Counting()
     assert again.blinder(counting)(again.key, points) == blind_in_process(first.key, points)
     assert counting.multiplied == 15
+
+
+def test_an_attempt_destroyed_while_another_session_waited_for_it_is_not_taken_up(
+    home: NodeHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder = take_attempt(home, PEER, ROLE, BOUND, 7, 32)
+    assert holder is not None
+    holder.blinder(blind_in_process)(holder.key, _points(4))
+    real_flock = fcntl.flock
+
+    def destroyed_meanwhile(fd: int, operation: int) -> None:
+        holder.destroy("completed")  # the holder ends between the other session's open and its lock
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", destroyed_meanwhile)
+    assert take_attempt(home, PEER, ROLE, BOUND, 7, 32) is None
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    fresh = take_attempt(home, PEER, ROLE, BOUND, 7, 32)
+    assert fresh is not None and not fresh.resumed and fresh.key.secret_bytes() != holder.key.secret_bytes()
