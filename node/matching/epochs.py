@@ -45,6 +45,7 @@ log = logging.getLogger("casebridge.session")
 
 __all__ = [
     "EpochPlan", "KeptEpoch", "binding", "end_epoch_of", "initiator_plan", "keeper", "merge_epoch", "responder_plan",
+    "with_attempt",
 ]  # fmt: skip
 
 
@@ -117,23 +118,30 @@ def _stale(row: EpochRow, bound: str, key_types: tuple[str, ...]) -> str | None:
     return None
 
 
-def _fresh(home: NodeHome, config: NodeConfig, peer: Peer, role: Role, elements: tuple[bytes, ...],
-           keep: bool, key_types: tuple[str, ...]) -> EpochPlan:  # fmt: skip
-    """A full session opening an epoch (kept when ``keep``), with a fresh epoch id. A kept epoch's full
-    session takes up the attempt an interrupted one left, when there is one: its scalar and its work. The
-    attempt is bound to the session's key types as well as the epoch's binding: attempts over other key
-    types share no element, and would give away the canaries they shared."""
-    bound = binding(home, config, peer) if keep else ""
-    attempt = None
-    if keep:
-        width = suite_by_name(config.suite).element_length
-        attempt_bound = f"{bound}|{','.join(key_types)}"
-        attempt = take_attempt(home, peer.code, role.value, attempt_bound, peer.policy.epoch_days or 0, width)
+def _fresh(home: NodeHome, config: NodeConfig, peer: Peer, elements: tuple[bytes, ...], keep: bool) -> EpochPlan:
+    """A full session opening an epoch (kept when ``keep``), with a fresh epoch id and scalar; see
+    :func:`with_attempt` for the scalar of an interrupted one."""
     return EpochPlan(
-        epoch_id=os.urandom(EPOCH_ID_LENGTH), key=BlindingKey.generate(os.urandom) if attempt is None else attempt.key,
-        elements=elements, keep=keep, binding=bound, ends_at=_ends_at(peer) if attempt is None else attempt.ends_at,
-        attempt=attempt,
+        epoch_id=os.urandom(EPOCH_ID_LENGTH), key=BlindingKey.generate(os.urandom), elements=elements, keep=keep,
+        binding=binding(home, config, peer) if keep else "", ends_at=_ends_at(peer),
     )  # fmt: skip
+
+
+def with_attempt(
+    home: NodeHome, config: NodeConfig, peer: Peer, role: Role, plan: EpochPlan, key_types: tuple[str, ...]
+) -> EpochPlan:  # fmt: skip
+    """``plan``, when it is a kept epoch's full session, with the attempt an interrupted one left taken up
+    (its scalar and its work) or a new one begun. Call outside any transaction: a large attempt takes a
+    moment to read. The attempt is bound to the session's key types as well as the epoch's binding:
+    attempts over other key types share no element, and would give away the canaries they shared."""
+    if not plan.in_epoch or not plan.keep or plan.row is not None:
+        return plan
+    width = suite_by_name(config.suite).element_length
+    bound = f"{plan.binding}|{','.join(key_types)}"
+    attempt = take_attempt(home, peer.code, role.value, bound, peer.policy.epoch_days or 0, width)
+    if attempt is None:
+        return plan
+    return dataclasses.replace(plan, key=attempt.key, ends_at=attempt.ends_at, attempt=attempt)
 
 
 def _delta(home: NodeHome, row: EpochRow, keys: OurKeys, bound: str) -> EpochPlan | str:
@@ -171,7 +179,7 @@ def initiator_plan(
         if isinstance(plan, EpochPlan) and row.next_position + len(plan.elements) <= row.terms.initiator_capacity:
             return plan
         store.end_epoch(db, row.id, plan if isinstance(plan, str) else "the epoch has no room for the new keys", at)
-    return _fresh(home, config, peer, Role.INITIATOR, keys.elements(), True, key_types)
+    return _fresh(home, config, peer, keys.elements(), keep=True)
 
 
 def responder_plan(
@@ -187,7 +195,7 @@ def responder_plan(
     if peer.policy.epoch_days is None:
         discard_attempt(home, peer.code, Role.RESPONDER.value)
     if not opened.delta:
-        fresh = _fresh(home, config, peer, Role.RESPONDER, keys.elements(), keep, key_types)
+        fresh = _fresh(home, config, peer, keys.elements(), keep)
         return dataclasses.replace(fresh, epoch_id=opened.epoch_id)
     row = store.current_epoch(db, peer.code, "responder")
     if row is None or row.terms.epoch_id != opened.epoch_id or not keep:

@@ -6,8 +6,7 @@ import asyncio
 import hmac
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -20,7 +19,7 @@ from node.core.clock import ago_iso, now_iso, today_iso
 from node.core.errors import EXPECTED_ERRORS, FederationMismatch, PermissionRefused, QuotaExceeded, fault_of
 from node.core.home import NodeHome
 from node.matching.elements import OurKeys, SessionInput
-from node.matching.epochs import EpochPlan, KeptEpoch, initiator_plan, responder_plan
+from node.matching.epochs import EpochPlan, KeptEpoch, initiator_plan, responder_plan, with_attempt
 from node.matching.link import Ending, LinkBroken, Opening, StatusOf
 from node.matching.outcome import SessionFacts, record_completed, record_failed, record_refused, record_started
 from node.store import open_database, transaction
@@ -235,37 +234,15 @@ async def check_and_reserve(
     return None
 
 
-_P = TypeVar("_P")
-
-
-@contextmanager
-def _released_on_failure() -> Iterator[Callable[[_P], _P]]:
-    """Note the plan made inside the block; should the block fail (its commit included), the attempt the
-    plan holds is let go at once instead of whenever the plan is collected."""
-    plans: list[object] = []
-
-    def planned(plan: _P) -> _P:
-        plans.append(plan)
-        return plan
-
-    try:
-        yield planned
-    except BaseException:
-        for plan in plans:
-            if isinstance(plan, EpochPlan) and plan.attempt is not None:
-                plan.attempt.keep()
-        raise
-
-
 def load(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts, opened: Open) -> Loaded:
     """Our side of a session ``peer`` opened, charged to the keys we blind for it in 24 hours (a delta
     blinds only our new keys)."""
     db = open_database(home)
     generation = marker(db, CASES_GENERATION) or 0  # read first: a change after it counts as not covered
     keys = OurKeys(db, config.suite, session.key_types)
-    with _released_on_failure() as planned, transaction(db):
+    with transaction(db):
         mark = changes_mark(db)  # inside the write lock: the keys read next take in every change up to it
-        plan = planned(responder_plan(home, db, config, peer, opened, session.key_types, keys))
+        plan = responder_plan(home, db, config, peer, opened, session.key_types, keys)
         if isinstance(plan, EpochPlan):
             own = len(plan.elements)
             done = keys_blinded_since(db, peer.code, ago_iso(QUOTA_WINDOW_S))
@@ -277,6 +254,7 @@ def load(home: NodeHome, config: NodeConfig, peer: Peer, session: SessionFacts, 
             set_own_size(db, session.session_id, session.peer, session.role, own, generation, mark)
     if not isinstance(plan, EpochPlan):
         raise plan  # the epoch it ended is committed first
+    plan = with_attempt(home, config, peer, Role.RESPONDER, plan, session.key_types)
     return Loaded(keys.session_input, plan, generation, mark, session)
 
 
@@ -287,9 +265,9 @@ def prepare_initiator(home: NodeHome, config: NodeConfig, peer: Peer, session: S
     generation = marker(db, CASES_GENERATION) or 0
     keys = OurKeys(db, config.suite, session.key_types)
     policy = peer.policy
-    with _released_on_failure() as planned, transaction(db):
+    with transaction(db):
         mark = changes_mark(db)
-        plan = planned(initiator_plan(home, db, config, peer, session.mode, session.key_types, keys))
+        plan = initiator_plan(home, db, config, peer, session.mode, session.key_types, keys)
         session = replace(session, kind=plan.kind)
         used = keys_charged_since(db, peer.code, ago_iso(QUOTA_WINDOW_S), MIN_CHARGE, plan.kind)
         left = _quota(peer, plan.kind) - used
@@ -298,6 +276,7 @@ def prepare_initiator(home: NodeHome, config: NodeConfig, peer: Peer, session: S
         record_started(db, session, 0)
         claim_session(db, session.session_id, session.peer, session.role)
         set_own_size(db, session.session_id, session.peer, session.role, len(plan.elements), generation, mark)
+    plan = with_attempt(home, config, peer, Role.INITIATOR, plan, session.key_types)
     return Loaded(keys.session_input, plan, generation, mark, session, min(policy.max_set_size, left))
 
 
