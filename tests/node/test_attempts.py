@@ -171,3 +171,19 @@ def test_an_attempt_destroyed_while_another_session_waited_for_it_is_not_taken_u
     monkeypatch.setattr(fcntl, "flock", real_flock)
     fresh = take_attempt(home, PEER, ROLE, BOUND, 7, 32)
     assert fresh is not None and not fresh.resumed and fresh.key.secret_bytes() != holder.key.secret_bytes()
+
+
+def test_a_full_disk_stops_the_keeping_not_the_session(home: NodeHome, caplog: pytest.LogCaptureFixture) -> None:
+    points = _points(8)
+    first = take_attempt(home, PEER, ROLE, BOUND, 7, 32)
+    assert first is not None
+
+    def no_space(data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    first._handle.write = no_space  # type: ignore[method-assign, assignment]
+    with caplog.at_level(logging.WARNING, "casebridge.session"):
+        assert first.blinder(blind_in_process)(first.key, points[:4]) == blind_in_process(first.key, points[:4])
+        assert first.blinder(blind_in_process)(first.key, points[4:]) == blind_in_process(first.key, points[4:])
+    assert sum("can take no more" in r.getMessage() for r in caplog.records) == 1
+    first.keep()
