@@ -204,7 +204,6 @@ class PsiSession:
         self._answers_sent = 0  # initiator: tags queued so far
         self._own_cursor = 0
         self._ahead: list[bytes] = []  # initiator: chunks blinded before the Accept came, in sending order
-        self._ahead_count = 0  # ... and how many elements they hold
         self._result_message: Result | None = None
 
     @property
@@ -264,7 +263,6 @@ class PsiSession:
             out.append(Elements(data))
             self._own_cursor += len(data) // width
         self._ahead.clear()
-        self._ahead_count = 0
         budget = total if max_chunks is None else max_chunks
         while self._own_cursor < total and budget > 0:
             end = min(total, self._own_cursor + self._chunk)
@@ -279,8 +277,13 @@ class PsiSession:
         return (
             self.state is State.AWAIT_ACCEPT
             and len(self._ahead) < MAX_AHEAD_CHUNKS
-            and self._own_cursor + self._ahead_count < len(self._sending)
+            and self._ahead_end < len(self._sending)
         )
+
+    @property
+    def _ahead_end(self) -> int:
+        """Where the chunks blinded ahead end in the sending order."""
+        return self._own_cursor + sum(len(data) for data in self._ahead) // self.suite.element_length
 
     def blind_ahead(self) -> None:
         """Initiator, waiting for the Accept: blind our next chunk now, to leave once the responder accepts.
@@ -290,10 +293,9 @@ class PsiSession:
         """
         if not self.can_blind_ahead:
             return
-        start = self._own_cursor + self._ahead_count
+        start = self._ahead_end
         end = min(len(self._sending), start + self._chunk)
         self._ahead.append(self._blinded(self._sending[start:end]))
-        self._ahead_count += end - start
 
     def release_result(self) -> None:
         """Responder: queue the Result, once the caller has recorded what this session decided."""

@@ -95,7 +95,7 @@ class Attempt:
         self._lock = threading.Lock()
         self._busy = 0
         self._closing = False
-        self._discard: str | None = None
+        self._delete = False  # on closing, whether the file goes with it
 
     def canary_random(self) -> _SeededBytes:
         return _SeededBytes(self._seed)
@@ -149,23 +149,23 @@ class Attempt:
 
     def keep(self) -> None:
         """The session ended without completing: keep the attempt for the next one (once in-flight work is in)."""
-        self._end(None)
+        self._end(delete=False)
 
-    def destroy(self, why: str) -> None:
+    def destroy(self) -> None:
         """The attempt is of no further use: delete it (once in-flight work is in)."""
-        self._end(why)
+        self._end(delete=True)
 
-    def _end(self, discard: str | None) -> None:
+    def _end(self, *, delete: bool) -> None:
         with self._lock:
             if self._closing:
                 return
-            self._closing, self._discard = True, discard
+            self._closing, self._delete = True, delete
             idle = not self._busy
         if idle:
             self._shut()
 
     def _shut(self) -> None:
-        if self._discard is not None:
+        if self._delete:
             with contextlib.suppress(OSError):
                 self._handle.truncate(0)  # a session that opened the file before the unlink finds nothing
             with contextlib.suppress(FileNotFoundError):

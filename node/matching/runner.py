@@ -171,7 +171,7 @@ def _attempt_held(plan: EpochPlan, peer: str) -> Iterator[Callable[[Ending], End
                 if attempt.reused:
                     log.info("the full session with %s reused %d of the %d points its attempts multiplied",
                              peer, attempt.reused, attempt.reused + attempt.computed)  # fmt: skip
-                attempt.destroy("the session ended")
+                attempt.destroy()
             else:
                 attempt.keep()
 

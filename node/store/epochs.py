@@ -317,12 +317,7 @@ class InitiatorStoreBook:
         self.rounds = row.rounds
 
     def position_of(self, element: bytes) -> int | None:
-        found = _one(
-            self._db,
-            "SELECT position FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND element = ?",
-            [self.row.id, element],
-        )
-        return None if found is None else int(found)  # type: ignore[call-overload]
+        return self.positions_of([element]).get(element)
 
     def positions_of(self, elements: Sequence[bytes]) -> dict[bytes, int]:
         sql = "SELECT element, position FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND element IN ({})"
@@ -358,28 +353,13 @@ class ResponderStoreBook:
         return None if found is None else bytes(found)  # type: ignore[call-overload]
 
     def peer_position(self, tag: bytes) -> int | None:
-        found = _one(
-            self._db,
-            "SELECT position FROM epoch_peer WHERE epoch = ? AND level IN (0, 1) AND tag = ?",
-            [self.row.id, tag],
-        )
-        return None if found is None else int(found)  # type: ignore[call-overload]
+        return self.peer_positions([tag]).get(tag)
 
     def answer_of(self, element: bytes) -> bytes | None:
-        found = _one(
-            self._db,
-            "SELECT answer FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND element = ?",
-            [self.row.id, element],
-        )
-        return None if found is None else bytes(found)  # type: ignore[call-overload]
+        return self.answers_of([element]).get(element)
 
     def answered(self, answer: bytes) -> bytes | None:
-        found = _one(
-            self._db,
-            "SELECT element FROM epoch_own WHERE epoch = ? AND level IN (0, 1) AND answer = ?",
-            [self.row.id, answer],
-        )
-        return None if found is None else bytes(found)  # type: ignore[call-overload]
+        return self.answered_all([answer]).get(answer)
 
     def peer_positions(self, tags: Sequence[bytes]) -> dict[bytes, int]:
         sql = "SELECT tag, position FROM epoch_peer WHERE epoch = ? AND level IN (0, 1) AND tag IN ({})"

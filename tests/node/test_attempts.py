@@ -62,7 +62,7 @@ def test_a_kept_attempt_is_taken_up_with_its_scalar_and_its_work(home: NodeHome)
     # Another key (a canary's, say) goes straight through and is not remembered.
     other = BlindingKey.generate(os.urandom)
     assert again.blinder(counting)(other, points[:3]) == blind_in_process(other, points[:3])
-    again.destroy("completed")
+    again.destroy()
     assert not _file(home).exists()
 
 
@@ -163,7 +163,7 @@ def test_an_attempt_destroyed_while_another_session_waited_for_it_is_not_taken_u
     real_flock = fcntl.flock
 
     def destroyed_meanwhile(fd: int, operation: int) -> None:
-        holder.destroy("completed")  # the holder ends between the other session's open and its lock
+        holder.destroy()  # the holder ends between the other session's open and its lock
         real_flock(fd, operation)
 
     monkeypatch.setattr(fcntl, "flock", destroyed_meanwhile)
