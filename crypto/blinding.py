@@ -1,12 +1,14 @@
 """Blinding with a secret scalar, and tags of doubly blinded elements.
 
 Callers never see a scalar. A :class:`BlindingKey` is created from caller-supplied randomness (so the pure
-session core stays deterministic under test) and only offers whole-set operations.
+session core stays deterministic under test) and only offers whole-set operations, each a batch of native
+calls (:mod:`crypto._x25519`).
 
 Guarantees of :meth:`BlindingKey.blind`: every input element is validated first -- exactly 32 bytes, a
 canonical field encoding (u < 2^255 - 19, so the top bit is clear), and not of small order (X25519 with a
 clamped scalar, a multiple of the cofactor 8, sends every small-order point to the all-zero output, which
-``cryptography`` refuses). Any failure raises the single opaque :class:`~crypto.errors.InvalidElement`.
+both engines of :mod:`crypto._x25519` refuse). Any failure raises the single opaque
+:class:`~crypto.errors.InvalidElement`.
 Not checked: whether a peer's u-coordinate lies on the twist rather than the curve. Curve25519 is
 twist-secure and the clamped scalar clears the twist's small cofactor, so such an element yields no bits of
 our scalar; a peer that sends one only corrupts its own result (semi-honest model, see docs/protocol.md).
@@ -18,10 +20,11 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from crypto._encoding import length_prefixed
-from crypto._field import P
+from crypto._x25519 import WIDTH as ELEMENT_WIDTH
+from crypto._x25519 import multiply_many
 from crypto.errors import CryptoUsageError, InvalidElement
 
 __all__ = [
@@ -76,26 +79,19 @@ class BlindingKey:
         """The scalar times the suite's base point (u = 9): what an initiator commits to in its Open."""
         return self._key.public_key().public_bytes_raw()
 
-    def blind(self, elements: Sequence[bytes]) -> list[bytes]:
+    def blind(self, elements: Sequence[bytes], threads: int = 1) -> list[bytes]:
         """Multiply every element by the secret scalar, validating each one first."""
-        exchange = self._key.exchange
-        load = X25519PublicKey.from_public_bytes
-        out: list[bytes] = []
-        append = out.append
-        for element in elements:
-            if len(element) != 32 or int.from_bytes(element, "little") >= P:
-                raise InvalidElement()
-            try:
-                append(exchange(load(element)))
-            except ValueError:
-                raise InvalidElement() from None
-        return out
-
-    def blind_concatenated(self, blob: bytes) -> bytes:
-        """:meth:`blind` over a concatenation of 32-byte elements (cheap to ship between processes)."""
-        if len(blob) % 32:
+        if any(len(element) != ELEMENT_WIDTH for element in elements):
             raise InvalidElement()
-        return b"".join(self.blind([blob[i : i + 32] for i in range(0, len(blob), 32)]))
+        out = self.blind_concatenated(b"".join(elements), threads)
+        return [out[i : i + ELEMENT_WIDTH] for i in range(0, len(out), ELEMENT_WIDTH)]
+
+    def blind_concatenated(self, blob: bytes, threads: int = 1) -> bytes:
+        """:meth:`blind` over a concatenation of 32-byte elements, in one batch of native calls.
+
+        ``threads`` > 1 shares the work among that many threads of this process.
+        """
+        return multiply_many(self._seed, blob, threads)
 
 
 def tag_length_for(size_a: int, size_b: int) -> int:

@@ -3,12 +3,14 @@ cores did the work, CPU time does not."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from pathlib import Path
 
 import psutil
 
-__all__ = ["CpuMeter"]
+__all__ = ["CpuMeter", "peak_memory_mib", "reset_peak_memory"]
 
 
 class CpuMeter:
@@ -33,3 +35,21 @@ class CpuMeter:
                 continue
             total += times.user + times.system
         return total
+
+
+def reset_peak_memory(pid: int | None = None) -> None:
+    """Start a process's peak resident memory afresh (Linux: ``5`` into ``/proc/PID/clear_refs``)."""
+    # Not Linux, or not allowed: the peak then counts from the process's start.
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid or os.getpid()}/clear_refs").write_text("5")
+
+
+def peak_memory_mib(pid: int | None = None) -> float:
+    """A process's peak resident memory since it started or since :func:`reset_peak_memory` (MiB)."""
+    try:
+        for line in Path(f"/proc/{pid or os.getpid()}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return psutil.Process(pid).memory_info().rss / 2**20

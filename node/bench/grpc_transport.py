@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from crypto import DEFAULT_SUITE
 from matcher.psi import Mode
-from node.bench.cpu import CpuMeter
+from node.bench.cpu import CpuMeter, peak_memory_mib, reset_peak_memory
+from node.bench.limit import limit_seconds
 from node.bench.psi import PsiBenchResult, Timings, complete_result, make_sets
 from node.cases import import_case_file
 from node.config.settings import load_config, update_config
@@ -125,16 +127,18 @@ def _case_file(node: _Node, phones: Sequence[str], path: Path) -> Path:
     return path
 
 
-def _hashing_seconds(ours: Sequence[str], theirs: Sequence[str], workers: int, secret: bytes) -> tuple[float, float]:
+def _hashing(
+    ours: Sequence[str], theirs: Sequence[str], workers: int, secret: bytes
+) -> tuple[float, float, list[bytes], list[bytes]]:
     """Wall and CPU seconds to hash both sets to the group, the part of an import that the session's keys
-    cost (CPU of this process and its workers)."""
+    cost (CPU of this process and its workers), and the elements (for the bare multiplications' floor)."""
     with ParallelCrypto(workers) as parallel:
         parallel.warm_up()
         meter = CpuMeter()
         cpu, started = meter.seconds(), time.perf_counter()
-        parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in ours])
-        parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in theirs])
-        return time.perf_counter() - started, meter.seconds() - cpu
+        ours_el = parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in ours])
+        theirs_el = parallel.hash_keys(DEFAULT_SUITE, secret, [(KEY_TYPE, v) for v in theirs])
+        return time.perf_counter() - started, meter.seconds() - cpu, ours_el, theirs_el
 
 
 def _load(sets: Sequence[tuple[_Node, Sequence[str]]], workers: int, secret: bytes) -> None:
@@ -231,13 +235,14 @@ def _await_responder_record(responder: _Node, server: subprocess.Popen[bytes]) -
         time.sleep(0.01)
 
 
-def _timed_session(
-    a: _Node, b: _Node, server: subprocess.Popen[bytes], hashing: float, hashing_cpu: float
-) -> tuple[int, int, Timings]:
-    """One session from ``a`` to the serving ``b``, timed until both recorded; (wire, intersection, timings)."""
+def _timed_session(a: _Node, b: _Node, server: subprocess.Popen[bytes]) -> tuple[int, int, float, _Spent]:
+    """One session from ``a`` to the serving ``b``, timed until both recorded: (wire, intersection, wall
+    seconds, what each node spent)."""
     # The initiator's session runs in this process (the responder, a child of it, is metered apart).
     ours_meter, theirs_meter = CpuMeter(children=False), CpuMeter(server.pid)
     ours_cpu, theirs_cpu = ours_meter.seconds(), theirs_meter.seconds()
+    reset_peak_memory()
+    reset_peak_memory(server.pid)
     started = time.perf_counter()
     wire, intersection, error, _ = asyncio.run(_session(a))
     if error is not None:
@@ -246,9 +251,16 @@ def _timed_session(
     # the check stays inside the timed span.
     _await_responder_record(b, server)
     seconds = time.perf_counter() - started
-    timings = Timings(hashing, hashing_cpu, seconds, ours_meter.seconds() - ours_cpu,
-                      theirs_meter.seconds() - theirs_cpu)  # fmt: skip
-    return wire, intersection, timings
+    spent = _Spent(ours_meter.seconds() - ours_cpu, theirs_meter.seconds() - theirs_cpu,
+                   (peak_memory_mib(), peak_memory_mib(server.pid)))  # fmt: skip
+    return wire, intersection, seconds, spent
+
+
+@dataclass(frozen=True)
+class _Spent:
+    initiator_cpu: float
+    responder_cpu: float
+    peak_rss_mib: tuple[float, float]
 
 
 def run_grpc_bench(
@@ -267,7 +279,7 @@ def run_grpc_bench(
         a, b = _make_nodes(root, size, port_a, port_b)
         secret = a.home.read_federation_secret()
         progress(f"hashing 2 x {size} keys to the group")
-        hashing, hashing_cpu = _hashing_seconds(ours, theirs, workers, secret)
+        hashing, hashing_cpu, ours_el, theirs_el = _hashing(ours, theirs, workers, secret)
         progress("importing both nodes' cases")
         _load(((a, ours), (b, theirs)), workers, secret)
 
@@ -277,9 +289,15 @@ def run_grpc_bench(
         asyncio.run(_wait_serving(a, server, log))
 
         progress(f"running a mutual-reveal session on {size} x {size} keys over gRPC")
-        wire, intersection, timings = _timed_session(a, b, server, hashing, hashing_cpu)
+        wire, intersection, seconds, spent = _timed_session(a, b, server)
         _stop(server)
         server = None
+        cores = min(2, os.cpu_count() or 1)  # one node, one blinding thread each
+        progress(f"timing the session's bare multiplications on {cores} core(s)")
+        limit = limit_seconds(ours_el, theirs_el, cores)
+        del ours_el, theirs_el
+        timings = Timings(hashing, hashing_cpu, seconds, spent.initiator_cpu, spent.responder_cpu, limit, cores,
+                          spent.peak_rss_mib)  # fmt: skip
 
         refs_a, keys_a = _alerted_case_refs(a, RESPONDER)
         refs_b, keys_b = _alerted_case_refs(b, INITIATOR)

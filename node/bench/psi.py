@@ -14,6 +14,7 @@ from crypto import DEFAULT_SUITE
 from matcher.psi import Message, Mode, PsiSession, Role, State, Tags
 from matcher.psi.messages import Elements
 from node.bench.cpu import CpuMeter
+from node.bench.limit import cpu_model, limit_seconds, x25519_engine
 from node.core.workers import ParallelCrypto
 
 __all__ = [
@@ -35,27 +36,43 @@ class PsiBenchResult:
     size: int
     workers: int
     transport: str
+    # What the row is, for a table: how many cores our side used is part of what was measured.
+    label: str
+    cpu_model: str
+    cpu_count: int
+    x25519_engine: str
     correct: bool
     intersection: int
     hashing_seconds: float
     session_seconds: float
+    # The session's bare scalar multiplications, timed in the same run with the same engine on
+    # ``limit_cores`` cores (node/bench/limit.py), and the session's wall seconds over them.
+    limit_seconds: float
+    limit_cores: int
+    session_over_limit: float
     ours_pairs_per_s: float
     ours_pairs_per_s_with_hashing: float
     wire_bytes_per_pair: float
-    openmined_seconds: float | None
-    openmined_pairs_per_s: float | None
-    openmined_wire_bytes_per_pair: float | None
-    ratio: float | None
-    ratio_with_hashing: float | None
     # CPU seconds, every process of that part counted (a worker pool, the responder node): wall time does
     # not say how many cores did the work.
     hashing_cpu_seconds: float
     initiator_cpu_seconds: float
     responder_cpu_seconds: float
+    ours_cpu_seconds: float  # the three above: all our work, hashing included
     cores_used: float  # both sides' CPU seconds over the session's wall seconds
+    # Peak resident memory of each node during the session (gRPC only: in memory both sides share one).
+    initiator_peak_rss_mib: float | None
+    responder_peak_rss_mib: float | None
+    openmined_seconds: float | None
     openmined_cpu_seconds: float | None
-    # openmined-psi's CPU seconds over ours with hashing (it hashes inside): per core, the same work.
-    ratio_cpu: float | None
+    openmined_pairs_per_s: float | None
+    openmined_wire_bytes_per_pair: float | None
+    # The headline, like for like: openmined-psi's CPU seconds over ours, hashing included on both sides
+    # (it hashes inside its session), so one core's work against one core's.
+    ratio: float | None
+    # Wall seconds, hashing included on both sides: openmined-psi on one core against ours on
+    # ``cores_used`` cores, so it flatters every row that uses more than one; ``label`` says how many.
+    ratio_wall: float | None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,13 +167,17 @@ def openmined_run(ours: list[str], theirs: list[str]) -> OpenminedRun:
 
 @dataclass(frozen=True)
 class Timings:
-    """What one run of our side took: wall seconds, and the CPU seconds of every process involved."""
+    """What one run of our side took: wall time, the CPU seconds of every process involved, and the bare
+    multiplications' floor measured beside it."""
 
     hashing: float
     hashing_cpu: float
     session: float
     initiator_cpu: float
     responder_cpu: float
+    limit: float
+    limit_cores: int
+    peak_rss_mib: tuple[float, float] | None = None
 
 
 def run_psi_bench(
@@ -188,6 +209,8 @@ def run_psi_bench(
         started = time.perf_counter()
         wire, initiator_cpu, responder_cpu = run_in_memory(initiator, responder, meter)
         session = time.perf_counter() - started
+        progress(f"timing the session's bare multiplications on {workers} core(s)")
+        limit = limit_seconds(ours_el, theirs_el, workers)
 
     assert initiator.result is not None and responder.result is not None
     assert initiator.result.matched is not None and responder.result.matched is not None
@@ -197,7 +220,8 @@ def run_psi_bench(
 
     return complete_result(
         size=size, workers=workers, transport="memory", ours=ours, theirs=theirs, intersection=len(expected),
-        correct=correct, timings=Timings(hashing, hashing_cpu, session, initiator_cpu, responder_cpu), wire=wire,
+        correct=correct, wire=wire,
+        timings=Timings(hashing, hashing_cpu, session, initiator_cpu, responder_cpu, limit, workers),
         compare_openmined=compare_openmined, progress=progress,
     )  # fmt: skip
 
@@ -224,21 +248,34 @@ def complete_result(
         correct = correct and om.found == set(ours) & set(theirs)
     t = timings
     rate, rate_hashing = size / t.session, size / (t.session + t.hashing)
-    om_rate = None if om is None else size / om.seconds
     ours_cpu = t.hashing_cpu + t.initiator_cpu + t.responder_cpu
+    cores_used = (t.initiator_cpu + t.responder_cpu) / t.session
     return PsiBenchResult(
-        size=size, workers=workers, transport=transport, correct=correct, intersection=intersection,
+        size=size, workers=workers, transport=transport, label=_label(transport, workers, cores_used),
+        cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1, x25519_engine=x25519_engine(),
+        correct=correct, intersection=intersection,
         hashing_seconds=round(t.hashing, 3), session_seconds=round(t.session, 3),
+        limit_seconds=round(t.limit, 3), limit_cores=t.limit_cores,
+        session_over_limit=round(t.session / t.limit, 2),
         ours_pairs_per_s=round(rate, 1), ours_pairs_per_s_with_hashing=round(rate_hashing, 1),
         wire_bytes_per_pair=round(wire / max(1, size), 2),
-        openmined_seconds=None if om is None else round(om.seconds, 3),
-        openmined_pairs_per_s=None if om_rate is None else round(om_rate, 1),
-        openmined_wire_bytes_per_pair=None if om is None else round(om.wire_bytes_per_pair, 2),
-        ratio=None if om_rate is None else round(rate / om_rate, 2),
-        ratio_with_hashing=None if om_rate is None else round(rate_hashing / om_rate, 2),
         hashing_cpu_seconds=round(t.hashing_cpu, 3), initiator_cpu_seconds=round(t.initiator_cpu, 3),
-        responder_cpu_seconds=round(t.responder_cpu, 3),
-        cores_used=round((t.initiator_cpu + t.responder_cpu) / t.session, 2),
+        responder_cpu_seconds=round(t.responder_cpu, 3), ours_cpu_seconds=round(ours_cpu, 3),
+        cores_used=round(cores_used, 2),
+        initiator_peak_rss_mib=None if t.peak_rss_mib is None else round(t.peak_rss_mib[0], 1),
+        responder_peak_rss_mib=None if t.peak_rss_mib is None else round(t.peak_rss_mib[1], 1),
+        openmined_seconds=None if om is None else round(om.seconds, 3),
         openmined_cpu_seconds=None if om is None else round(om.cpu_seconds, 3),
-        ratio_cpu=None if om is None or ours_cpu <= 0 else round(om.cpu_seconds / ours_cpu, 2),
+        openmined_pairs_per_s=None if om is None else round(size / om.seconds, 1),
+        openmined_wire_bytes_per_pair=None if om is None else round(om.wire_bytes_per_pair, 2),
+        ratio=None if om is None or ours_cpu <= 0 else round(om.cpu_seconds / ours_cpu, 2),
+        ratio_wall=None if om is None else round(om.seconds / (t.session + t.hashing), 2),
     )  # fmt: skip
+
+
+def _label(transport: str, workers: int, cores_used: float) -> str:
+    if transport == "grpc":
+        return f"two nodes over gRPC, {cores_used:.2f} cores"
+    if workers == 1:
+        return "one process, one core"
+    return f"one process, {workers} blinding threads and hashing processes, {cores_used:.2f} cores"

@@ -104,18 +104,31 @@ def _print_psi(result: PsiBenchResult, transport: str) -> None:
         f"{result.wire_bytes_per_pair:.1f}",
         "—" if result.openmined_wire_bytes_per_pair is None else f"{result.openmined_wire_bytes_per_pair:.1f}",
     )
-    ours_cpu = result.hashing_cpu_seconds + result.initiator_cpu_seconds + result.responder_cpu_seconds
     om_cpu = result.openmined_cpu_seconds
-    table.add_row("CPU seconds (including hashing)", f"{ours_cpu:,.2f}", "—" if om_cpu is None else f"{om_cpu:,.2f}")
+    table.add_row(
+        "CPU seconds (including hashing)",
+        f"{result.ours_cpu_seconds:,.2f}",
+        "—" if om_cpu is None else f"{om_cpu:,.2f}",
+    )
     print_table(table)
+    click.echo(f"{result.label}; {result.cpu_model}, {result.cpu_count} cores; X25519 by {result.x25519_engine}")
     click.echo(
         f"CPU seconds: hashing {result.hashing_cpu_seconds:.2f}, initiator {result.initiator_cpu_seconds:.2f}, "
         f"responder {result.responder_cpu_seconds:.2f}; the session used {result.cores_used:.2f} core(s)"
     )
+    click.echo(
+        f"session {result.session_seconds:.2f} s against {result.limit_seconds:.2f} s for its bare scalar "
+        f"multiplications on {result.limit_cores} core(s): {result.session_over_limit:.2f}x the floor"
+    )
+    if result.initiator_peak_rss_mib is not None:
+        click.echo(
+            f"peak memory in the session: initiator {result.initiator_peak_rss_mib:,.0f} MiB, "
+            f"responder {result.responder_peak_rss_mib:,.0f} MiB"
+        )
     if result.ratio is not None:
         click.echo(
-            f"ratio {result.ratio:.2f} (with hashing {result.ratio_with_hashing:.2f}; per core, hashing on both "
-            f"sides {result.ratio_cpu:.2f}); correct: {result.correct}"
+            f"ratio {result.ratio:.2f} (CPU seconds, hashing included on both sides: core for core); "
+            f"wall-clock {result.ratio_wall:.2f} ({result.label} against one core); correct: {result.correct}"
         )
     else:
         click.echo(f"correct: {result.correct}")

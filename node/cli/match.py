@@ -63,7 +63,7 @@ async def _run(
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Processes that share the blinding; give a dedicated host's core count.",
+    help="Threads that share the blinding (one core each); give a dedicated host's core count.",
 )
 @click.pass_obj
 def match(obj: CliContext, peers: tuple[str, ...], count_only: bool, as_json: bool, workers: int) -> None:

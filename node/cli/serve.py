@@ -40,7 +40,7 @@ async def _until_signalled() -> None:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Processes that share each session's blinding; give a dedicated host's core count.",
+    help="Threads that share each session's blinding (one core each); give a dedicated host's core count.",
 )
 @click.option(
     "--web",

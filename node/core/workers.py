@@ -1,11 +1,12 @@
-"""The node's one pool of worker processes, for CPU-bound work: blinding, hashing, parsing case files.
+"""The node's one pool of worker processes, for CPU-bound work in Python: hashing and parsing case files.
 
 Concurrency in the node (see "Concurrency" in docs/architecture.md): the event loop does the I/O, blocking
 SQLite calls go to its default thread pool (``asyncio.to_thread``), and CPU-heavy work goes to this pool,
 one per process. Threads of our own exist only where a library leaves no other way: the loop thread of
 :class:`node.net.local.LoopThread` (synchronous callers driving grpc.aio), the stderr reader of
-:class:`node.net.handshakes.HandshakeAudit` (gRPC's core writes to fd 2 from its own threads), and the
-hashing producer of case import (it overlaps this pool's work with SQLite writes in one transaction).
+:class:`node.net.handshakes.HandshakeAudit` (gRPC's core writes to fd 2 from its own threads), the
+hashing producer of case import (it overlaps this pool's work with SQLite writes in one transaction), and
+the blinding threads (native X25519 without the GIL, see :meth:`ParallelCrypto.blinder`).
 """
 
 from __future__ import annotations
@@ -13,22 +14,16 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from crypto import BlindingKey, Suite
 from crypto.suite import suite_by_name
 from matcher.psi import Blinder, blind_in_process
-from node.core.errors import LocalError
 
 __all__ = ["ParallelCrypto"]
 
 _A = TypeVar("_A")
 _R = TypeVar("_R")
-
-
-def _blind_blob(key: BlindingKey, blob: bytes) -> bytes:
-    return key.blind_concatenated(blob)
 
 
 def _hash_part(suite_name: str, secret: bytes, keys: list[tuple[str, str]]) -> list[bytes]:
@@ -81,24 +76,14 @@ class ParallelCrypto:
         return self._pool.map(fn, items)
 
     def blinder(self) -> Blinder:
-        if self._pool is None:
+        """Blinding over ``workers`` threads of this process: the native X25519 releases the GIL, so the
+        threads use as many cores, and the session's scalar never leaves the process."""
+        if self.workers == 1:
             return blind_in_process
-        parts = self.workers
+        threads = self.workers
 
         def blind(key: BlindingKey, elements: Sequence[bytes]) -> list[bytes]:
-            blobs = [b"".join(elements[a:b]) for a, b in _split(len(elements), parts)]
-            out: list[bytes] = []
-            pool = self._pool
-            assert pool is not None
-            try:
-                for blob in pool.map(_blind_blob, [key] * len(blobs), blobs):
-                    out.extend(blob[i : i + 32] for i in range(0, len(blob), 32))
-            except BrokenProcessPool:
-                # A worker died: this session fails, the next one gets a fresh pool.
-                self._pool = self._new_pool()
-                pool.shutdown(wait=False)
-                raise LocalError("a blinding worker process died; the session was abandoned") from None
-            return out
+            return key.blind(elements, threads)
 
         return blind
 

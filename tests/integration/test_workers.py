@@ -1,4 +1,4 @@
-"""serve and match with --workers spread the blinding over processes and find exactly the same matches."""
+"""serve and match with --workers spread the blinding over threads and find exactly the same matches."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_worker_processes_find_the_same_matches(idle_federation: Federation, tmp
 
 
 def test_a_bad_element_fails_only_its_session_when_workers_blind(idle_federation: Federation) -> None:
-    """The element is checked in a worker process; the error must come back intact and leave the pool usable."""
+    """The element is checked in a blinding thread; the error must come back intact and leave the node usable."""
     fed = idle_federation
     port = fed.serve_subprocess("NL-NP", "--workers", "2")
     fed.publish_addresses()
