@@ -6,6 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from node.bench.chunks import run_chunk_bench
 from node.bench.grpc_transport import run_grpc_bench
 from node.bench.incremental import run_incremental_bench
 from node.bench.psi import PsiBenchResult, run_psi_bench
@@ -132,6 +133,35 @@ def _print_psi(result: PsiBenchResult, transport: str) -> None:
         )
     else:
         click.echo(f"correct: {result.correct}")
+
+
+@bench.command("chunks")
+@click.option("--chunks", type=click.IntRange(min=1), default=10, show_default=True, help="Chunks to time.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_chunks(chunks: int, as_json: bool) -> None:
+    """What one chunk of a session costs per element: hashing, blinding, tags (microseconds).
+
+    CPU microseconds on one core, and the blinding's wall microseconds when all of this machine's cores
+    share it (the figures docs/scaling.md plans with).
+
+    \b
+    Example:
+      casebridge bench chunks --json
+    """
+    costs = run_chunk_bench(chunks)
+    if as_json:
+        emit_json(costs.as_json())
+        return
+    table = Table(
+        title=f"{chunks} chunks of {costs.chunk:,} elements; {costs.cpu_model}, X25519 by {costs.x25519_engine}"
+    )
+    table.add_column("step, per element")
+    table.add_column("µs", justify="right")
+    table.add_row("hash a key to the group (CPU, one core)", f"{costs.hash_cpu_us:.2f}")
+    table.add_row("validate and blind (CPU, one core)", f"{costs.blind_cpu_us:.2f}")
+    table.add_row(f"validate and blind (wall, {costs.cpu_count} cores)", f"{costs.blind_wall_us_all_cores:.2f}")
+    table.add_row("tag a doubly blinded element (CPU, one core)", f"{costs.tag_cpu_us:.2f}")
+    print_table(table)
 
 
 @bench.command("incremental")

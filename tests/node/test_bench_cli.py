@@ -115,3 +115,16 @@ def test_openmined_correct_means_the_items_not_only_their_count() -> None:
     ours, theirs = make_sets(300)
     found = openmined_run(ours, theirs).found
     assert found == set(ours) & set(theirs) and len(found) == 30
+
+
+def test_bench_chunks_reports_each_step_per_element() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "node.cli", "bench", "chunks", "--chunks", "1", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    costs = json.loads(done.stdout)
+    assert costs["chunk"] == 4096 and costs["chunks"] == 1
+    assert costs["x25519_engine"] in ("libsodium", "crypto_mb") and costs["cpu_count"] >= 1
+    for key in ("hash_cpu_us", "blind_cpu_us", "blind_wall_us_all_cores", "tag_cpu_us"):
+        assert isinstance(costs[key], float) and costs[key] > 0, key
