@@ -9,7 +9,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 CHROMIUM_VERSION := 150.0.7871.100-1~deb12u1
 CHROMIUM := /usr/lib/chromium/chromium
 
-.PHONY: demo test lint types contracts pytest proto proto-check browser screenshots clean
+.PHONY: demo test lint types contracts pytest proto proto-check browser screenshots secretflow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,16 @@ browser:
 	  fi; \
 	fi
 
+# SecretFlow's PSI (pip spu, Apache-2.0, native) for `casebridge bench psi --compare secretflow`, in an
+# environment of its own: spu pins numpy below 2 and jax at 0.4.34 or older. About 1 GB installed.
+SECRETFLOW_VENV := .venv-secretflow
+SPU_VERSION := 0.9.5
+secretflow: $(SECRETFLOW_VENV)/.installed
+$(SECRETFLOW_VENV)/.installed:
+	$(PYTHON) -m venv $(SECRETFLOW_VENV)
+	$(SECRETFLOW_VENV)/bin/python -m pip install --quiet spu==$(SPU_VERSION)
+	touch $@
+
 # The console screenshots in docs/screenshots, taken by the browser tests.
 screenshots: $(STAMP_DEV) browser
 	CASEBRIDGE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/integration/test_console_browser.py
@@ -66,4 +76,4 @@ pytest: $(STAMP_DEV) browser
 test: lint types contracts proto-check pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(SECRETFLOW_VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

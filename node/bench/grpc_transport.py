@@ -29,7 +29,7 @@ from crypto import DEFAULT_SUITE
 from matcher.psi import Mode
 from node.bench.cpu import CpuMeter, peak_memory_mib, reset_peak_memory
 from node.bench.limit import limit_seconds
-from node.bench.psi import PsiBenchResult, Timings, complete_result, make_sets
+from node.bench.psi import NO_COMPARISON, Compare, PsiBenchResult, Timings, complete_result, make_sets
 from node.cases import import_case_file
 from node.config.settings import load_config, update_config
 from node.core.clock import monotonic
@@ -266,7 +266,7 @@ class _Spent:
 def run_grpc_bench(
     size: int,
     workers: int = 1,
-    compare_openmined: bool = False,
+    compare: Compare = NO_COMPARISON,
     progress: Callable[[str], None] = lambda _: None,
 ) -> PsiBenchResult:
     ours, theirs = make_sets(size)
@@ -316,5 +316,5 @@ def run_grpc_bench(
 
     return complete_result(
         size=size, workers=workers, transport="grpc", ours=ours, theirs=theirs, intersection=len(shared),
-        correct=correct, timings=timings, wire=wire, compare_openmined=compare_openmined, progress=progress,
+        correct=correct, timings=timings, wire=wire, compare=compare, progress=progress,
     )  # fmt: skip

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import subprocess
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from crypto import DEFAULT_SUITE
@@ -15,10 +19,14 @@ from matcher.psi import Message, Mode, PsiSession, Role, State, Tags
 from matcher.psi.messages import Elements
 from node.bench.cpu import CpuMeter
 from node.bench.limit import cpu_model, limit_seconds, x25519_engine
+from node.core.errors import LocalError
 from node.core.workers import ParallelCrypto
+from node.net.local import free_ports
 
 __all__ = [
-    "OpenminedRun",
+    "NO_COMPARISON",
+    "Compare",
+    "LibraryRun",
     "PsiBenchResult",
     "Timings",
     "complete_result",
@@ -73,6 +81,11 @@ class PsiBenchResult:
     # Wall seconds, hashing included on both sides: openmined-psi on one core against ours on
     # ``cores_used`` cores, so it flatters every row that uses more than one; ``label`` says how many.
     ratio_wall: float | None
+    # SecretFlow's ECDH-PSI on Curve25519 (pip spu, run by node/bench/secretflow_runner.py in an environment
+    # of its own): both parties' CPU seconds, hashing inside, and theirs over ours, core for core.
+    secretflow_seconds: float | None
+    secretflow_cpu_seconds: float | None
+    ratio_secretflow: float | None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,14 +151,47 @@ def run_in_memory(
 
 
 @dataclass(frozen=True)
-class OpenminedRun:
+class LibraryRun:
+    """Another library's run on the same items (openmined-psi, or SecretFlow)."""
+
     seconds: float
     cpu_seconds: float
-    wire_bytes_per_pair: float
+    wire_bytes_per_pair: float | None
     found: set[str]  # the items it found in common
 
 
-def openmined_run(ours: list[str], theirs: list[str]) -> OpenminedRun:
+@dataclass(frozen=True)
+class Compare:
+    """What else to run on the same items: openmined-psi in this process, SecretFlow with this interpreter."""
+
+    openmined: bool = False
+    secretflow: Path | None = None
+
+
+NO_COMPARISON = Compare()
+SECRETFLOW_TIMEOUT_S = 3600
+
+
+def secretflow_run(ours: list[str], theirs: list[str], python: Path) -> LibraryRun:
+    """SecretFlow's ECDH-PSI on the same items, its two parties in two processes over loopback."""
+    runner = Path(__file__).with_name("secretflow_runner.py")
+    with tempfile.TemporaryDirectory(prefix="casebridge-bench-secretflow-") as work:
+        files = [Path(work) / "ours.txt", Path(work) / "theirs.txt"]
+        for items, path in zip((ours, theirs), files, strict=True):
+            path.write_text("".join(f"{item}\n" for item in items))
+        port_a, port_b = free_ports(2)
+        done = subprocess.run(
+            [str(python), str(runner), str(files[0]), str(files[1]), str(port_a), str(port_b), work],
+            capture_output=True, text=True, timeout=SECRETFLOW_TIMEOUT_S, check=False,
+        )  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LocalError(f"the SecretFlow run with {python} failed: {last}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])  # spu logs to standard output before it
+    return LibraryRun(report["seconds"], sum(report["cpu_seconds"]), None, set(report["found"]))
+
+
+def openmined_run(ours: list[str], theirs: list[str]) -> LibraryRun:
     """openmined-psi on the same items, client and server in this process, one after the other."""
     import private_set_intersection.python as omp
 
@@ -162,7 +208,7 @@ def openmined_run(ours: list[str], theirs: list[str]) -> OpenminedRun:
     cpu = meter.seconds() - cpu
     wire = sum(len(m.SerializeToString()) for m in (setup, request, response))
     # The client learns positions in its own list: the items themselves are checked, not only their count.
-    return OpenminedRun(seconds, cpu, wire / max(1, len(ours)), {ours[i] for i in intersection})
+    return LibraryRun(seconds, cpu, wire / max(1, len(ours)), {ours[i] for i in intersection})
 
 
 @dataclass(frozen=True)
@@ -183,7 +229,7 @@ class Timings:
 def run_psi_bench(
     size: int,
     workers: int = 1,
-    compare_openmined: bool = False,
+    compare: Compare = NO_COMPARISON,
     progress: Callable[[str], None] = lambda _: None,
 ) -> PsiBenchResult:
     ours, theirs = make_sets(size)
@@ -222,7 +268,7 @@ def run_psi_bench(
         size=size, workers=workers, transport="memory", ours=ours, theirs=theirs, intersection=len(expected),
         correct=correct, wire=wire,
         timings=Timings(hashing, hashing_cpu, session, initiator_cpu, responder_cpu, limit, workers),
-        compare_openmined=compare_openmined, progress=progress,
+        compare=compare, progress=progress,
     )  # fmt: skip
 
 
@@ -237,15 +283,20 @@ def complete_result(
     correct: bool,
     timings: Timings,
     wire: int,
-    compare_openmined: bool,
+    compare: Compare,
     progress: Callable[[str], None],
 ) -> PsiBenchResult:
-    """Run openmined-psi on the same items when asked, and put the figures side by side."""
-    om: OpenminedRun | None = None
-    if compare_openmined:
+    """Run openmined-psi and SecretFlow on the same items when asked, and put the figures side by side."""
+    om: LibraryRun | None = None
+    sf: LibraryRun | None = None
+    if compare.openmined:
         progress(f"running openmined-psi on the same {size} x {size} items")
         om = openmined_run(ours, theirs)
         correct = correct and om.found == set(ours) & set(theirs)
+    if compare.secretflow is not None:
+        progress(f"running SecretFlow's ECDH-PSI on the same {size} x {size} items")
+        sf = secretflow_run(ours, theirs, compare.secretflow)
+        correct = correct and sf.found == set(ours) & set(theirs)
     t = timings
     rate, rate_hashing = size / t.session, size / (t.session + t.hashing)
     ours_cpu = t.hashing_cpu + t.initiator_cpu + t.responder_cpu
@@ -267,9 +318,13 @@ def complete_result(
         openmined_seconds=None if om is None else round(om.seconds, 3),
         openmined_cpu_seconds=None if om is None else round(om.cpu_seconds, 3),
         openmined_pairs_per_s=None if om is None else round(size / om.seconds, 1),
-        openmined_wire_bytes_per_pair=None if om is None else round(om.wire_bytes_per_pair, 2),
+        openmined_wire_bytes_per_pair=None if om is None or om.wire_bytes_per_pair is None
+        else round(om.wire_bytes_per_pair, 2),
         ratio=None if om is None or ours_cpu <= 0 else round(om.cpu_seconds / ours_cpu, 2),
         ratio_wall=None if om is None else round(om.seconds / (t.session + t.hashing), 2),
+        secretflow_seconds=None if sf is None else round(sf.seconds, 3),
+        secretflow_cpu_seconds=None if sf is None else round(sf.cpu_seconds, 3),
+        ratio_secretflow=None if sf is None or ours_cpu <= 0 else round(sf.cpu_seconds / ours_cpu, 2),
     )  # fmt: skip
 
 

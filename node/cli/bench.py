@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.console import Console
 from rich.table import Table
@@ -9,7 +11,7 @@ from rich.table import Table
 from node.bench.chunks import run_chunk_bench
 from node.bench.grpc_transport import run_grpc_bench
 from node.bench.incremental import run_incremental_bench
-from node.bench.psi import PsiBenchResult, run_psi_bench
+from node.bench.psi import Compare, PsiBenchResult, run_psi_bench
 from node.cli.app import emit_json, fail, main, print_table
 
 __all__ = ["bench"]
@@ -37,9 +39,10 @@ def bench() -> None:
 )
 @click.option(
     "--compare",
-    type=click.Choice(["openmined"]),
-    default=None,
-    help="Also run openmined-psi (the 'bench' extra) on the same data in the same run.",
+    type=click.Choice(["openmined", "secretflow"]),
+    multiple=True,
+    help="Also run openmined-psi (the 'bench' extra) or SecretFlow's ECDH-PSI (make secretflow) on the same "
+    "items in the same run; repeat for both.",
 )
 @click.option(
     "--transport",
@@ -48,8 +51,18 @@ def bench() -> None:
     show_default=True,
     help="memory: both sides in this process. grpc: two real nodes in two processes over loopback mTLS.",
 )
+@click.option(
+    "--secretflow-python",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CASEBRIDGE_SECRETFLOW_PYTHON",
+    default=Path(".venv-secretflow/bin/python"),
+    show_default=True,
+    help="The interpreter of the environment that has spu (SecretFlow pins numpy and jax below ours).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_psi(size: int, workers: int, compare: str | None, transport: str, as_json: bool) -> None:
+def bench_psi(
+    size: int, workers: int, compare: tuple[str, ...], transport: str, secretflow_python: Path, as_json: bool
+) -> None:
     """Run both sides of a mutual-reveal PSI session on SIZE x SIZE elements.
 
     The result is checked against a plain set intersection; `correct` says whether it matched. With
@@ -60,20 +73,25 @@ def bench_psi(size: int, workers: int, compare: str | None, transport: str, as_j
 
     \b
     Example:
-      casebridge bench psi --size 100000 --workers 2 --compare openmined --json
+      casebridge bench psi --size 100000 --compare openmined --compare secretflow --json
       casebridge bench psi --size 100000 --transport grpc --compare openmined --json
     """
-    if compare == "openmined":
+    if "openmined" in compare:
         try:
             import private_set_intersection.python  # noqa: F401
         except ImportError:
             fail("openmined-psi is not installed; install the 'bench' extra: pip install 'casebridge[bench]'")
+    if "secretflow" in compare and not secretflow_python.is_file():
+        fail(f"{secretflow_python}: no such interpreter; 'make secretflow' makes an environment with spu there")
+    others = Compare(
+        openmined="openmined" in compare, secretflow=secretflow_python if "secretflow" in compare else None
+    )
     err = Console(stderr=True)
     run = run_grpc_bench if transport == "grpc" else run_psi_bench
     result = run(
         size,
         workers,
-        compare_openmined=compare == "openmined",
+        compare=others,
         progress=(lambda _: None) if as_json else (lambda text: err.print(f"[dim]{text}…[/dim]")),
     )
     if as_json:
@@ -125,6 +143,11 @@ def _print_psi(result: PsiBenchResult, transport: str) -> None:
         click.echo(
             f"peak memory in the session: initiator {result.initiator_peak_rss_mib:,.0f} MiB, "
             f"responder {result.responder_peak_rss_mib:,.0f} MiB"
+        )
+    if result.ratio_secretflow is not None:
+        click.echo(
+            f"SecretFlow ECDH-PSI: {result.secretflow_seconds:.2f} s, {result.secretflow_cpu_seconds:.2f} CPU s; "
+            f"ratio {result.ratio_secretflow:.2f} (CPU seconds, core for core)"
         )
     if result.ratio is not None:
         click.echo(

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from node.bench.psi import make_sets, openmined_run
+from node.bench.psi import make_sets, openmined_run, secretflow_run
 
 KEYS = {
     "size",
@@ -128,3 +129,36 @@ def test_bench_chunks_reports_each_step_per_element() -> None:
     assert costs["x25519_engine"] in ("libsodium", "crypto_mb") and costs["cpu_count"] >= 1
     for key in ("hash_cpu_us", "blind_cpu_us", "blind_wall_us_all_cores", "tag_cpu_us"):
         assert isinstance(costs[key], float) and costs[key] > 0, key
+
+
+SECRETFLOW = Path(__file__).resolve().parents[2] / ".venv-secretflow" / "bin" / "python"
+needs_secretflow = pytest.mark.skipif(not SECRETFLOW.is_file(), reason="no SecretFlow environment: make secretflow")
+
+
+def test_compare_secretflow_without_its_environment_says_how_to_make_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "python"
+    done = subprocess.run(
+        [sys.executable, "-m", "node.cli", "bench", "psi", "--size", "10", "--compare", "secretflow",
+         "--secretflow-python", str(missing)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert str(missing) in done.stderr and "make secretflow" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@needs_secretflow
+def test_bench_psi_compares_with_secretflow_on_the_same_items() -> None:
+    result = _bench("--size", "300", "--compare", "secretflow", "--secretflow-python", str(SECRETFLOW))
+    assert result["correct"] is True and result["intersection"] == 30
+    assert result["secretflow_seconds"] > 0 and result["secretflow_cpu_seconds"] > 0
+    assert result["ratio_secretflow"] == pytest.approx(
+        result["secretflow_cpu_seconds"] / result["ours_cpu_seconds"], rel=0.05, abs=0.01
+    )
+
+
+@needs_secretflow
+def test_secretflow_correct_means_the_items_not_only_their_count() -> None:
+    ours, theirs = make_sets(300)
+    found = secretflow_run(ours, theirs, SECRETFLOW).found
+    assert found == set(ours) & set(theirs) and len(found) == 30
