@@ -57,11 +57,13 @@ browser:
 
 # SecretFlow's PSI (pip spu, Apache-2.0, native) for `casebridge bench psi --compare secretflow`, in an
 # environment of its own: spu pins numpy below 2 and jax at 0.4.34 or older. About 1 GB installed.
+# spu 0.9.5 has wheels for Python 3.10 and 3.11 only.
 SECRETFLOW_VENV := .venv-secretflow
 SPU_VERSION := 0.9.5
+SECRETFLOW_PYTHON ?= python3.11
 secretflow: $(SECRETFLOW_VENV)/.installed
 $(SECRETFLOW_VENV)/.installed:
-	$(PYTHON) -m venv $(SECRETFLOW_VENV)
+	$(SECRETFLOW_PYTHON) -m venv $(SECRETFLOW_VENV)
 	$(SECRETFLOW_VENV)/bin/python -m pip install --quiet spu==$(SPU_VERSION)
 	touch $@
 

@@ -27,13 +27,17 @@ from pathlib import Path
 
 from nacl._sodium import ffi, lib
 
-from crypto.errors import InvalidElement
+from crypto.errors import CryptoUsageError, InvalidElement
 
 __all__ = ["ENGINES", "Engine", "engine", "multiply_many", "validate"]
 
 WIDTH = 32
 _ZERO = bytes(WIDTH)
 _BASE = b"\x09" + bytes(WIDTH - 1)
+_P = 2**255 - 19
+# u = 2 lies on the twist of Curve25519: 2^3 + 486662 * 2^2 + 2 is not a square mod p.
+_TWIST_POINT = (2).to_bytes(WIDTH, "little")
+_SMALL_ORDER = (39382357235489614581723060781553021112529911719440698176882885853963445705823).to_bytes(WIDTH, "little")
 # u-coordinates with the top bit clear that are still not canonical: 2^255 - 19 .. 2^255 - 1.
 _P_LOW_BYTE = 0xED
 _LANES = 8
@@ -85,9 +89,12 @@ class _CryptoMb:
     """``mbx_x25519_mb8`` through ctypes: eight points a call, one scalar for all lanes."""
 
     def __init__(self, library: ctypes.CDLL) -> None:
-        self._mb8 = library.mbx_x25519_mb8
-        self._mb8.restype = ctypes.c_uint64
         self._lanes = ctypes.c_void_p * _LANES
+        # mbx_status mbx_x25519_mb8(int8u* const out[8], const int8u* const scalars[8], const int8u* const
+        # points[8]): mbx_status is a 32-bit word, four bits of status per lane.
+        self._mb8 = library.mbx_x25519_mb8
+        self._mb8.restype = ctypes.c_uint32
+        self._mb8.argtypes = [self._lanes, self._lanes, self._lanes]
 
     def __call__(self, scalar: bytes, blob: bytes) -> bytes:
         count = len(blob) // WIDTH
@@ -131,7 +138,9 @@ def _load_crypto_mb() -> _CryptoMb | None:
         return None
     try:
         for name in _IFMA_RUNTIME:
-            ctypes.CDLL(str(found.with_name(name)), mode=ctypes.RTLD_GLOBAL)
+            # The runtime ships in intel-cmplr-lib-rt; both wheels install into the environment's lib/.
+            runtime = _library_file("intel-cmplr-lib-rt", name) or found.with_name(name)
+            ctypes.CDLL(str(runtime), mode=ctypes.RTLD_GLOBAL)
         library = ctypes.CDLL(str(found))
     except OSError:
         return None
@@ -143,13 +152,27 @@ def _load_crypto_mb() -> _CryptoMb | None:
 
 
 def _agrees_with_sodium(candidate: Engine) -> bool:
-    """A known-answer check at load: the same random batch through both engines, byte for byte."""
+    """A known-answer check at load, byte for byte against libsodium: random points of the prime-order
+    group, points of the twist and canonical values just below p (which a peer may send, and which either
+    engine multiplies), across more than two groups of eight lanes; and a point of small order in any lane
+    refuses the batch in both."""
     scalar = os.urandom(WIDTH)
-    points = b"".join(_sodium(os.urandom(WIDTH), _BASE) for _ in range(2 * _LANES + 3))
+    points = [_sodium(os.urandom(WIDTH), _BASE) for _ in range(2 * _LANES + 3)]
+    points += [_TWIST_POINT, (_P - 3).to_bytes(WIDTH, "little"), (_P - 5).to_bytes(WIDTH, "little")]
+    blob = b"".join(points)
     try:
-        return candidate(scalar, points) == _sodium(scalar, points)
+        if candidate(scalar, blob) != _sodium(scalar, blob):
+            return False
     except InvalidElement:
         return False
+    for lane in (0, _LANES - 1, _LANES + 2):
+        with_small = [*points[:lane], _SMALL_ORDER, *points[lane + 1 :]]
+        try:
+            candidate(scalar, b"".join(with_small))
+        except InvalidElement:
+            continue
+        return False
+    return True
 
 
 @functools.cache
@@ -160,13 +183,13 @@ def engine(name: str | None = None) -> tuple[str, Engine]:
     """
     wanted = name or os.environ.get("CASEBRIDGE_X25519") or None
     if wanted not in (None, *ENGINES):
-        raise ValueError(f"unknown X25519 engine {wanted!r}; choose one of {', '.join(ENGINES)}")
+        raise CryptoUsageError(f"unknown X25519 engine {wanted!r}; choose one of {', '.join(ENGINES)}")
     if wanted in (None, "crypto_mb"):
         fast = _load_crypto_mb()
         if fast is not None and _agrees_with_sodium(fast):
             return "crypto_mb", fast
         if wanted == "crypto_mb":
-            raise ValueError("the crypto_mb engine is not usable here (not installed, or no AVX-512 IFMA)")
+            raise CryptoUsageError("the crypto_mb engine is not usable here (not installed, or no AVX-512 IFMA)")
     return "libsodium", _sodium
 
 
@@ -182,6 +205,9 @@ def multiply_many(scalar: bytes, blob: bytes, threads: int = 1, using: str | Non
     work over that many threads of this process (the engines release the GIL). ``using`` names an engine
     (tests and benchmarks); by default the fastest usable one runs.
     """
+    if len(scalar) != WIDTH:
+        raise CryptoUsageError("a scalar is 32 bytes")
+    blob = bytes(blob)  # a snapshot: what was validated is what gets multiplied
     validate(blob)
     _, run = engine(using)
     count = len(blob) // WIDTH

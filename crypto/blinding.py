@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from crypto._encoding import length_prefixed
 from crypto._x25519 import WIDTH as ELEMENT_WIDTH
-from crypto._x25519 import multiply_many
+from crypto._x25519 import engine, multiply_many
 from crypto.errors import CryptoUsageError, InvalidElement
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "MAX_TAG_LENGTH",
     "MIN_TAG_LENGTH",
     "BlindingKey",
+    "blinding_engine",
     "pair_handle",
     "tag_length_for",
     "tags_of",
@@ -67,9 +68,8 @@ class BlindingKey:
         return "BlindingKey(<secret>)"
 
     def __reduce__(self) -> tuple[type[BlindingKey], tuple[bytes]]:
-        # Pickling exists so a local process pool can share the blinding work; the pickle holds the
-        # secret and must never be written to disk or sent to a peer.
-        return (BlindingKey, (self._seed,))
+        # No pickles of a key: it would hold the secret, and nothing of ours needs to ship one elsewhere.
+        raise TypeError("a blinding key cannot be pickled")
 
     def secret_bytes(self) -> bytes:
         """The 32 secret bytes, for a key epoch that seals them at rest; never to be logged or sent."""
@@ -92,6 +92,12 @@ class BlindingKey:
         ``threads`` > 1 shares the work among that many threads of this process.
         """
         return multiply_many(self._seed, blob, threads)
+
+
+def blinding_engine() -> str:
+    """The name of the X25519 engine blinding uses in this process (see :mod:`crypto._x25519`); raises
+    CryptoUsageError when ``CASEBRIDGE_X25519`` names an engine that is unknown or not usable here."""
+    return engine()[0]
 
 
 def tag_length_for(size_a: int, size_b: int) -> int:

@@ -288,14 +288,15 @@ def run_grpc_bench(
         server = _serve(b, port_b, log)
         asyncio.run(_wait_serving(a, server, log))
 
+        cores = min(2, os.cpu_count() or 1)  # one node, one blinding thread each
+        progress(f"timing the session's bare multiplications on {cores} core(s)")
+        limit = limit_seconds(ours_el, theirs_el, cores)
+        del ours_el, theirs_el  # not held through the session, whose peak memory is measured
+
         progress(f"running a mutual-reveal session on {size} x {size} keys over gRPC")
         wire, intersection, seconds, spent = _timed_session(a, b, server)
         _stop(server)
         server = None
-        cores = min(2, os.cpu_count() or 1)  # one node, one blinding thread each
-        progress(f"timing the session's bare multiplications on {cores} core(s)")
-        limit = limit_seconds(ours_el, theirs_el, cores)
-        del ours_el, theirs_el
         timings = Timings(hashing, hashing_cpu, seconds, spent.initiator_cpu, spent.responder_cpu, limit, cores,
                           spent.peak_rss_mib)  # fmt: skip
 

@@ -14,8 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from crypto import BlindingKey
-from crypto._x25519 import engine
+from crypto import BlindingKey, blinding_engine
 
 __all__ = ["cpu_model", "limit_seconds", "x25519_engine"]
 
@@ -34,7 +33,7 @@ def limit_seconds(ours: Sequence[bytes], theirs: Sequence[bytes], cores: int) ->
 
 
 def x25519_engine() -> str:
-    return engine()[0]
+    return blinding_engine()
 
 
 def cpu_model() -> str:

@@ -185,8 +185,10 @@ def secretflow_run(ours: list[str], theirs: list[str], python: Path) -> LibraryR
             capture_output=True, text=True, timeout=SECRETFLOW_TIMEOUT_S, check=False,
         )  # fmt: skip
     if done.returncode != 0:
-        last = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise LocalError(f"the SecretFlow run with {python} failed: {last}")
+        # The runner's own line says which step failed; spu's or Python's last words say why.
+        said = (done.stdout.strip().splitlines() or ["no output"])[-1]
+        why = (done.stderr.strip().splitlines() or ["nothing on standard error"])[-1]
+        raise LocalError(f"the SecretFlow run with {python} failed: {said}; {why}")
     report = json.loads(done.stdout.strip().splitlines()[-1])  # spu logs to standard output before it
     return LibraryRun(report["seconds"], sum(report["cpu_seconds"]), None, set(report["found"]))
 
@@ -306,7 +308,7 @@ def complete_result(
         cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1, x25519_engine=x25519_engine(),
         correct=correct, intersection=intersection,
         hashing_seconds=round(t.hashing, 3), session_seconds=round(t.session, 3),
-        limit_seconds=round(t.limit, 3), limit_cores=t.limit_cores,
+        limit_seconds=round(t.limit, 4), limit_cores=t.limit_cores,
         session_over_limit=round(t.session / t.limit, 2),
         ours_pairs_per_s=round(rate, 1), ours_pairs_per_s_with_hashing=round(rate_hashing, 1),
         wire_bytes_per_pair=round(wire / max(1, size), 2),

@@ -16,6 +16,9 @@ from node.cli.app import emit_json, fail, main, print_table
 
 __all__ = ["bench"]
 
+# Where `make secretflow` puts SecretFlow's environment: beside the package, in a source checkout.
+SECRETFLOW_PYTHON = Path(__file__).resolve().parents[2] / ".venv-secretflow" / "bin" / "python"
+
 
 @main.group()
 def bench() -> None:
@@ -55,7 +58,7 @@ def bench() -> None:
     "--secretflow-python",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="CASEBRIDGE_SECRETFLOW_PYTHON",
-    default=Path(".venv-secretflow/bin/python"),
+    default=SECRETFLOW_PYTHON,
     show_default=True,
     help="The interpreter of the environment that has spu (SecretFlow pins numpy and jax below ours).",
 )
@@ -82,7 +85,10 @@ def bench_psi(
         except ImportError:
             fail("openmined-psi is not installed; install the 'bench' extra: pip install 'casebridge[bench]'")
     if "secretflow" in compare and not secretflow_python.is_file():
-        fail(f"{secretflow_python}: no such interpreter; 'make secretflow' makes an environment with spu there")
+        fail(
+            f"{secretflow_python}: no such interpreter; run 'make secretflow' in the source checkout, or give "
+            "--secretflow-python (or CASEBRIDGE_SECRETFLOW_PYTHON) the python of an environment with spu 0.9.5"
+        )
     others = Compare(
         openmined="openmined" in compare, secretflow=secretflow_python if "secretflow" in compare else None
     )

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import TypeVar
 
-from crypto import BlindingKey, Suite
+from crypto import BlindingKey, CryptoUsageError, Suite, blinding_engine
 from crypto.suite import suite_by_name
 from matcher.psi import Blinder, blind_in_process
+from node.core.errors import LocalError
 
 __all__ = ["ParallelCrypto"]
 
@@ -46,6 +47,10 @@ class ParallelCrypto:
     def __init__(self, workers: int, start_method: str | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        try:
+            blinding_engine()  # a CASEBRIDGE_X25519 that names no usable engine stops here, not mid-session
+        except CryptoUsageError as why:
+            raise LocalError(f"CASEBRIDGE_X25519: {why}") from None
         self.workers = workers
         self._context = multiprocessing.get_context(start_method) if start_method else None
         self._pool: Executor | None = self._new_pool() if workers > 1 else None

@@ -64,7 +64,7 @@ async def create_server(
 ) -> RunningServer:
     """Build, bind and start the server; ``listen`` overrides the configured address (port 0 = any).
 
-    ``blinder`` spreads each session's blinding over a process pool (default: in this process).
+    ``blinder`` spreads each session's blinding over threads of this process (default: the calling thread).
     """
     config = watch.get()
     address = listen or config.listen

@@ -69,7 +69,7 @@ class ExchangeService(DisclosureRpcs, pb_grpc.ExchangeServicer):
         self.watch = watch
         self.home = watch.home
         self.idle_timeout = idle_timeout
-        # How sessions blind: in this process, or spread over a local process pool (serve --workers).
+        # How sessions blind: on the session's thread, or spread over several threads (serve --workers).
         self.responder = Responder(self.home, status_name, blinder, idle_timeout)
         self.admission = Admission()
 

@@ -6,6 +6,7 @@ Timings are figures, never asserted: they depend on the machine and on whatever 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,9 +83,9 @@ def test_bench_psi_json(transport: str) -> None:
         sum(result[k] for k in ("hashing_cpu_seconds", "initiator_cpu_seconds", "responder_cpu_seconds")), abs=0.01
     )
     # The floor: the session's own multiplications, timed beside it on as many cores as it had.
-    assert result["limit_cores"] == (2 if transport == "grpc" else 1)
+    assert result["limit_cores"] == (min(2, os.cpu_count() or 1) if transport == "grpc" else 1)
     assert result["limit_seconds"] > 0
-    assert result["session_over_limit"] == pytest.approx(result["session_seconds"] / result["limit_seconds"], rel=0.02)
+    assert result["session_over_limit"] == pytest.approx(result["session_seconds"] / result["limit_seconds"], rel=0.03)
     assert result["x25519_engine"] in ("libsodium", "crypto_mb") and result["cpu_count"] >= 1
     assert result["cpu_model"]
     if transport == "grpc":
@@ -143,7 +144,7 @@ def test_compare_secretflow_without_its_environment_says_how_to_make_it(tmp_path
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode != 0
-    assert str(missing) in done.stderr and "make secretflow" in done.stderr
+    assert str(missing) in done.stderr and "make secretflow" in done.stderr and "--secretflow-python" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -259,3 +259,16 @@ def test_bench_import_json_shape() -> None:
     assert result["cases"] == 50
     assert result["workers"] == 1
     assert result["keys"] >= result["identifiers"] > 50
+
+
+def test_an_unknown_x25519_engine_stops_the_command_before_any_work(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASEBRIDGE_X25519", "fast")
+    done = cli(home, "cases", "import", str(write_jsonl(synthetic_cases(5, seed=3), tmp_path / "a.jsonl")))
+    assert done.returncode != 0
+    assert "CASEBRIDGE_X25519: unknown X25519 engine 'fast'; choose one of crypto_mb, libsodium" in done.stderr
+    assert "Traceback" not in done.stderr
+    monkeypatch.delenv("CASEBRIDGE_X25519")
+    listed = cli(home, "cases", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
