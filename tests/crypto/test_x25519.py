@@ -177,3 +177,31 @@ def test_crypto_mb_is_chosen_exactly_when_this_cpu_runs_it() -> None:
     else:
         assert loaded is None
         assert engine()[0] == "libsodium"
+
+
+def test_the_load_check_refuses_an_engine_that_disagrees_with_libsodium() -> None:
+    """The guard that keeps a faulty fast engine out, tried on engines with one fault each."""
+    from crypto._x25519 import _agrees_with_sodium, _sodium
+
+    def flips_a_bit(scalar: bytes, blob: bytes) -> bytes:
+        out = bytearray(_sodium(scalar, blob))
+        out[len(out) - 5] ^= 1
+        return bytes(out)
+
+    def lets_small_order_through(scalar: bytes, blob: bytes) -> bytes:
+        parts = []
+        for at in range(0, len(blob), 32):
+            try:
+                parts.append(_sodium(scalar, blob[at : at + 32]))
+            except InvalidElement:
+                parts.append(bytes(32))
+        return b"".join(parts)
+
+    def refuses_the_twist(scalar: bytes, blob: bytes) -> bytes:
+        if (2).to_bytes(32, "little") in [blob[at : at + 32] for at in range(0, len(blob), 32)]:
+            raise InvalidElement()
+        return _sodium(scalar, blob)
+
+    assert _agrees_with_sodium(_sodium)
+    for faulty in (flips_a_bit, lets_small_order_through, refuses_the_twist):
+        assert not _agrees_with_sodium(faulty), faulty.__name__
