@@ -1,17 +1,18 @@
-"""The node's one pool of worker processes, for CPU-bound work in Python: hashing and parsing case files.
+"""The node's CPU-bound work: blinding on threads, and one pool of worker processes for the work in
+Python, hashing and parsing case files.
 
 Concurrency in the node (see "Concurrency" in docs/architecture.md): the event loop does the I/O, blocking
-SQLite calls go to its default thread pool (``asyncio.to_thread``), and CPU-heavy work goes to this pool,
-one per process. Threads of our own exist only where a library leaves no other way: the loop thread of
-:class:`node.net.local.LoopThread` (synchronous callers driving grpc.aio), the stderr reader of
-:class:`node.net.handshakes.HandshakeAudit` (gRPC's core writes to fd 2 from its own threads), the
-hashing producer of case import (it overlaps this pool's work with SQLite writes in one transaction), and
-the blinding threads (native X25519 without the GIL, see :meth:`ParallelCrypto.blinder`).
+SQLite calls go to its default thread pool (``asyncio.to_thread``), blinding goes to threads, and
+CPU-heavy Python goes to this pool, one per process. Threads of our own exist only where a library
+leaves no other way: the loop thread of :class:`node.net.local.LoopThread` (synchronous callers driving
+grpc.aio), the stderr reader of :class:`node.net.handshakes.HandshakeAudit` (gRPC's core writes to fd 2
+from its own threads), the hashing producer of case import (it overlaps this pool's work with SQLite
+writes in one transaction), and the blinding threads (native X25519 without the GIL, see
+:func:`threaded_blinder`).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import TypeVar
@@ -21,7 +22,7 @@ from crypto.suite import suite_by_name
 from matcher.psi import Blinder, blind_in_process
 from node.core.errors import LocalError
 
-__all__ = ["ParallelCrypto"]
+__all__ = ["ParallelCrypto", "threaded_blinder"]
 
 _A = TypeVar("_A")
 _R = TypeVar("_R")
@@ -36,27 +37,39 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
     return [(i, min(n, i + step)) for i in range(0, n, step)] if n else []
 
 
+def _check_engine() -> None:
+    """A CASEBRIDGE_X25519 that names no usable engine stops a command here, not mid-session."""
+    try:
+        blinding_engine()
+    except CryptoUsageError as why:
+        raise LocalError(f"CASEBRIDGE_X25519: {why}") from None
+
+
+def threaded_blinder(workers: int) -> Blinder:
+    """Blinding over ``workers`` threads of this process: the native X25519 releases the GIL, so the
+    threads use as many cores, and the session's scalar never leaves the process."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    _check_engine()
+    if workers == 1:
+        return blind_in_process
+
+    def blind(key: BlindingKey, elements: Sequence[bytes]) -> list[bytes]:
+        return key.blind(elements, workers)
+
+    return blind
+
+
 class ParallelCrypto:
-    """A process pool for the two expensive steps. One worker means: stay in this process.
+    """A process pool for hashing and parsing, the steps that run Python. One worker means: stay in this
+    process."""
 
-    ``start_method`` "forkserver" suits a process that runs gRPC: its workers come from a clean server
-    process started before gRPC's threads, so a pool can also be replaced later, while gRPC runs, should a
-    worker die. The default (the platform's, fork on Linux) starts fastest, for short-lived commands.
-    """
-
-    def __init__(self, workers: int, start_method: str | None = None) -> None:
+    def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        try:
-            blinding_engine()  # a CASEBRIDGE_X25519 that names no usable engine stops here, not mid-session
-        except CryptoUsageError as why:
-            raise LocalError(f"CASEBRIDGE_X25519: {why}") from None
+        _check_engine()
         self.workers = workers
-        self._context = multiprocessing.get_context(start_method) if start_method else None
-        self._pool: Executor | None = self._new_pool() if workers > 1 else None
-
-    def _new_pool(self) -> Executor:
-        return ProcessPoolExecutor(self.workers, mp_context=self._context)
+        self._pool: Executor | None = ProcessPoolExecutor(workers) if workers > 1 else None
 
     def __enter__(self) -> ParallelCrypto:
         return self
@@ -81,16 +94,8 @@ class ParallelCrypto:
         return self._pool.map(fn, items)
 
     def blinder(self) -> Blinder:
-        """Blinding over ``workers`` threads of this process: the native X25519 releases the GIL, so the
-        threads use as many cores, and the session's scalar never leaves the process."""
-        if self.workers == 1:
-            return blind_in_process
-        threads = self.workers
-
-        def blind(key: BlindingKey, elements: Sequence[bytes]) -> list[bytes]:
-            return key.blind(elements, threads)
-
-        return blind
+        """:func:`threaded_blinder` over as many threads as this pool has workers."""
+        return threaded_blinder(self.workers)
 
     def hash_keys(self, suite: Suite, secret: bytes, keys: Sequence[tuple[str, str]]) -> list[bytes]:
         if self._pool is None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from matcher.psi import Mode, PsiSession
 from node.config.settings import NodeConfig, Peer
 from node.core.errors import LocalError
-from node.core.workers import ParallelCrypto
+from node.core.workers import threaded_blinder
 from node.matching.runner import PeerOutcome
 from node.net.client import match_peer
 from node.ops.context import Operations
@@ -56,22 +56,18 @@ async def match_peers(
     starting: Callable[[Peer], Progress | None] | None = None,
     finished: Callable[[PeerOutcome], None] | None = None,
 ) -> list[PeerOutcome]:
-    """A session with each chosen peer in turn, blinding over ``workers`` processes."""
+    """A session with each chosen peer in turn, blinding over ``workers`` threads."""
     config = ops.config()
     chosen = select_peers(config, codes)
     # Once, up front: a store that cannot be written now (locked, read-only) stops here with one line,
     # before any peer is called.
     await asyncio.to_thread(close_interrupted_initiators, ops)
     outcomes: list[PeerOutcome] = []
-    with ParallelCrypto(workers, "forkserver") as parallel:
-        # The worker processes are forked now, before gRPC starts its threads: a process forked while
-        # gRPC runs inherits a broken copy of it.
-        parallel.warm_up()
-        blinder = parallel.blinder()
-        for peer in chosen:
-            progress = None if starting is None else starting(peer)
-            outcome = await match_peer(ops.home, config, peer, mode, progress, blinder=blinder)
-            if finished is not None:
-                finished(outcome)
-            outcomes.append(outcome)
+    blinder = threaded_blinder(workers)
+    for peer in chosen:
+        progress = None if starting is None else starting(peer)
+        outcome = await match_peer(ops.home, config, peer, mode, progress, blinder=blinder)
+        if finished is not None:
+            finished(outcome)
+        outcomes.append(outcome)
     return outcomes

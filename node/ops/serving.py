@@ -1,11 +1,11 @@
-"""Serving the node: the exchange over mutual TLS, its worker pool and its periodic jobs, until told to stop.
+"""Serving the node: the exchange over mutual TLS and its periodic jobs, until told to stop.
 
 Start-up order matters. Sessions a stopped node or a killed ``match`` left running are closed first (which
-also creates and migrates the database). The worker pool and its forkserver start before standard error is
-teed for the handshake audit, so pool processes keep the original fd 2 (what they write is never lost, and
-they never hold the tee's pipe open at stop), and before gRPC starts its threads. Stopping runs the other way:
-the scheduler starts no new round and gives running ones ``grace`` seconds, the notifier and the periodic jobs
-end, sessions get ``grace`` seconds, the tee gives fd 2 back, the pool closes.
+also creates and migrates the database). Standard error is teed for the handshake audit before gRPC starts
+its threads. Each session blinds on ``workers`` threads of this process (no worker processes, so none can
+hold the tee's pipe open at stop). Stopping runs the other way: the scheduler starts no new round and gives
+running ones ``grace`` seconds, the notifier and the periodic jobs end, sessions get ``grace`` seconds, the
+tee gives fd 2 back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Protocol
 
 from matcher.psi import Blinder
 from node.config.settings import parse_address
-from node.core.workers import ParallelCrypto
+from node.core.workers import threaded_blinder
 from node.net.handshakes import FLUSH_SECONDS, HandshakeAudit
 from node.net.server import create_server
 from node.net.tls import ConfigWatch
@@ -67,33 +67,32 @@ async def serve(
     config = watch.get()
     close_interrupted_sessions(ops)
     address = parse_address(listen) if listen else None
-    with ParallelCrypto(workers, "forkserver") as parallel:
-        parallel.warm_up()  # also: fork before gRPC starts its threads
-        handshakes = HandshakeAudit(ops.home)
-        handshakes.start()
+    blinder = threaded_blinder(workers)
+    handshakes = HandshakeAudit(ops.home)
+    handshakes.start()
+    try:
+        running = await create_server(watch, address, blinder)
+        host = (address or config.listen).host
+        log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
+        background = _background(ops, watch, handshakes, blinder, grace)
+        for job in background:
+            job.start()
+        started: list[Companion] = []
         try:
-            running = await create_server(watch, address, parallel.blinder())
-            host = (address or config.listen).host
-            log.info("%s serving on %s port %d (federation %s)", config.agency, host, running.port, config.federation)
-            background = _background(ops, watch, handshakes, parallel.blinder(), grace)
-            for job in background:
-                job.start()
-            started: list[Companion] = []
-            try:
-                for companion in companions:
-                    await companion.start()
-                    started.append(companion)
-                await until()
-            finally:
-                for companion in reversed(started):
-                    await companion.stop()
-                for job in background:
-                    await job.stop()
-                log.info("stopping: letting running sessions finish for up to %.0f s", grace)
-                await running.stop(grace)
-                log.info("stopped")
+            for companion in companions:
+                await companion.start()
+                started.append(companion)
+            await until()
         finally:
-            handshakes.stop()
+            for companion in reversed(started):
+                await companion.stop()
+            for job in background:
+                await job.stop()
+            log.info("stopping: letting running sessions finish for up to %.0f s", grace)
+            await running.stop(grace)
+            log.info("stopped")
+    finally:
+        handshakes.stop()
 
 
 def _background(

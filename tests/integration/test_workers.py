@@ -65,7 +65,7 @@ def _handshake_refusals(fed: Federation, code: str) -> int:
 
 
 def test_serve_with_workers_stops_on_sigterm_and_keeps_its_stderr(idle_federation: Federation) -> None:
-    """The pool's processes must not hold the stderr tee open: refusals are still seen, and stop is prompt."""
+    """With blinding threads, the stderr tee still sees every refusal and is let go at a prompt stop."""
     fed = idle_federation
     port = fed.serve_subprocess("NL-NP", "--workers", "2")
     health = fed.cli("NL-NP", "health", "--address", f"127.0.0.1:{port}", "--wait", "30", check=False)
