@@ -27,6 +27,7 @@ from pathlib import Path
 
 from nacl._sodium import ffi, lib
 
+from crypto._field import P
 from crypto.errors import CryptoUsageError, InvalidElement
 
 __all__ = ["ENGINES", "Engine", "engine", "multiply_many", "validate"]
@@ -34,7 +35,6 @@ __all__ = ["ENGINES", "Engine", "engine", "multiply_many", "validate"]
 WIDTH = 32
 _ZERO = bytes(WIDTH)
 _BASE = b"\x09" + bytes(WIDTH - 1)
-_P = 2**255 - 19
 # u = 2 lies on the twist of Curve25519: 2^3 + 486662 * 2^2 + 2 is not a square mod p.
 _TWIST_POINT = (2).to_bytes(WIDTH, "little")
 _SMALL_ORDER = (39382357235489614581723060781553021112529911719440698176882885853963445705823).to_bytes(WIDTH, "little")
@@ -158,7 +158,7 @@ def _agrees_with_sodium(candidate: Engine) -> bool:
     refuses the batch in both."""
     scalar = os.urandom(WIDTH)
     points = [_sodium(os.urandom(WIDTH), _BASE) for _ in range(2 * _LANES + 3)]
-    points += [_TWIST_POINT, (_P - 3).to_bytes(WIDTH, "little"), (_P - 5).to_bytes(WIDTH, "little")]
+    points += [_TWIST_POINT, (P - 3).to_bytes(WIDTH, "little"), (P - 5).to_bytes(WIDTH, "little")]
     blob = b"".join(points)
     try:
         if candidate(scalar, blob) != _sodium(scalar, blob):

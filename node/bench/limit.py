@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from crypto import BlindingKey, blinding_engine
+from crypto import BlindingKey
 
-__all__ = ["cpu_model", "limit_seconds", "x25519_engine"]
+__all__ = ["cpu_model", "limit_seconds"]
 
 
 def limit_seconds(ours: Sequence[bytes], theirs: Sequence[bytes], cores: int) -> float:
@@ -30,10 +30,6 @@ def limit_seconds(ours: Sequence[bytes], theirs: Sequence[bytes], cores: int) ->
     b.blind_concatenated(once_ours, cores)
     a.blind_concatenated(once_theirs, cores)
     return time.perf_counter() - started
-
-
-def x25519_engine() -> str:
-    return blinding_engine()
 
 
 def cpu_model() -> str:

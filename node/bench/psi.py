@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from crypto import DEFAULT_SUITE
+from crypto import DEFAULT_SUITE, blinding_engine
 from matcher.psi import Message, Mode, PsiSession, Role, State, Tags
 from matcher.psi.messages import Elements
 from node.bench.cpu import CpuMeter
-from node.bench.limit import cpu_model, limit_seconds, x25519_engine
+from node.bench.limit import cpu_model, limit_seconds
 from node.core.errors import LocalError
 from node.core.workers import ParallelCrypto
 from node.net.local import free_ports
@@ -305,7 +305,7 @@ def complete_result(
     cores_used = (t.initiator_cpu + t.responder_cpu) / t.session
     return PsiBenchResult(
         size=size, workers=workers, transport=transport, label=_label(transport, workers, cores_used),
-        cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1, x25519_engine=x25519_engine(),
+        cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1, x25519_engine=blinding_engine(),
         correct=correct, intersection=intersection,
         hashing_seconds=round(t.hashing, 3), session_seconds=round(t.session, 3),
         limit_seconds=round(t.limit, 4), limit_cores=t.limit_cores,
